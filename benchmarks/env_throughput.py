@@ -18,6 +18,7 @@ import open3d as o3d
 
 from envs.embedded import EmbeddedSimulator
 from envs.house import generate_house
+from envs.navigation import raycasting_scene
 from envs.simulator import SensorConfig
 from envs.types import Action, Pose
 
@@ -37,17 +38,23 @@ def bench_resolution(scene, size: int, steps: int, seed: int) -> dict:
     for a in actions[:20]:  # warm-up
         sim.step(a)
     t = time.perf_counter()
+    poses = []
     for a in actions:
-        sim.step(a)
+        poses.append(sim.step(a)[0].camera_pose)
     step_s = (time.perf_counter() - t) / steps
 
     # the same rays through open3d alone: the floor this design can reach
-    rays = o3d.core.Tensor.from_numpy(sim._rays.copy())
-    raycaster = sim._raycaster
-    for _ in range(20):
-        raycaster.cast_rays(rays)
+    camera_rays = sim.intrinsics.ray_directions().reshape(-1, 3).astype(np.float32)  # (H*W, 3)
+    ray_sets = []
+    for pose in poses:
+        rays = np.empty((len(camera_rays), 6), dtype=np.float32)
+        rays[:, :3] = pose.position
+        rays[:, 3:] = camera_rays @ pose.rotation_matrix.T.astype(np.float32)
+        ray_sets.append(o3d.core.Tensor.from_numpy(rays))
+    raycaster = raycasting_scene(scene)
+    raycaster.cast_rays(ray_sets[0])
     t = time.perf_counter()
-    for _ in range(steps):
+    for rays in ray_sets:
         raycaster.cast_rays(rays)
     cast_s = (time.perf_counter() - t) / steps
     return {"size": size, "steps_per_s": 1.0 / step_s, "step_ms": step_s * 1e3, "cast_ms": cast_s * 1e3, "ratio": step_s / cast_s}

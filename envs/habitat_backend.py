@@ -116,19 +116,28 @@ class HabitatNavigation:
         d = float(path.geodesic_distance)
         return d if math.isfinite(d) else math.inf
 
-    def shortest_path(self, start: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        """Navmesh waypoints (K, 3) float64 from ``start`` to ``goal``; (0, 3) when unreachable."""
+    def shortest_path(self, start: np.ndarray, goals: np.ndarray) -> np.ndarray:
+        """Navmesh waypoints (K, 3) float64 from ``start`` to the nearest of ``goals`` ((3,) or
+        (N, 3)), via ``MultiGoalShortestPath``; (0, 3) when unreachable."""
         import habitat_sim
 
-        s, g = _vec3(start), _vec3(goal)
-        if not (np.isfinite(s).all() and np.isfinite(g).all()):
+        s = _vec3(start)
+        ends = np.asarray(goals, dtype=np.float32).reshape(-1, 3)
+        ends = ends[np.isfinite(ends).all(axis=1)]
+        if not np.isfinite(s).all() or len(ends) == 0:
             return np.zeros((0, 3))
-        path = habitat_sim.ShortestPath()
+        path = habitat_sim.MultiGoalShortestPath()
         path.requested_start = s
-        path.requested_end = g
+        path.requested_ends = ends
         if not self.pathfinder.find_path(path) or len(path.points) == 0:
             return np.zeros((0, 3))
         return np.array([np.asarray(p, dtype=np.float64) for p in path.points]).reshape(-1, 3)
+
+    def straight_line_clear(self, start: np.ndarray, end: np.ndarray) -> bool:
+        """Whether ``try_step_no_sliding`` (habitat's collision filter without sliding) reaches ``end``."""
+        s, e = _vec3(start), _vec3(end)
+        reached = np.asarray(self.pathfinder.try_step_no_sliding(s, e), dtype=np.float64)
+        return bool(np.linalg.norm(reached - e) < 1e-3)
 
     def island_of(self, point: np.ndarray) -> int:
         """The navmesh island (connected component) holding ``point``; -1 when it is not navigable.

@@ -233,9 +233,7 @@ class NavGrid:
         else the taut path around the (radius-inflated) obstacles, within a few centimetres.
         """
         path = self.shortest_path(start, goals)
-        if len(path) == 0:
-            return math.inf
-        return float(np.linalg.norm(np.diff(path[:, [0, 2]], axis=0), axis=1).sum())
+        return _length(path) if len(path) else math.inf
 
     def shortest_path(self, start: np.ndarray, goals: np.ndarray) -> np.ndarray:
         """Waypoints (K, 3) at floor height from ``start`` to the nearest of ``goals`` ((3,) or (N, 3)),
@@ -252,8 +250,10 @@ class NavGrid:
         cells = _descend(self._distance_field(goal_pts), self.world_to_cell(s)[0], self._goal_cells(goal_pts))
         end_cell = cells[-1]
         g = goal_pts[int(np.argmin(np.abs(self.world_to_cell(goal_pts) - end_cell).sum(axis=1)))]
-        pts = np.concatenate([s[None], self.cell_to_world(_corners(cells)[1:-1]), g[None]])
-        return self._straighten(pts)
+        pts = np.concatenate([s[None], self.cell_to_world(cells[1:-1]), g[None]])
+        # greedy pulling depends on the direction it runs in: pull both ways, keep the shorter
+        forward, backward = self._straighten(pts), self._straighten(pts[::-1])[::-1]
+        return forward if _length(forward) <= _length(backward) else backward
 
     # ---------------------------------------------------------------------------------- internals
 
@@ -306,17 +306,29 @@ class NavGrid:
         return total / weight if weight > 0 else math.inf
 
     def _straighten(self, points: np.ndarray) -> np.ndarray:
-        """String pulling: from each kept waypoint, go on to the last of the following points that is
-        still in a straight navigable line, and keep that one."""
+        """String pulling: from each kept waypoint jump to the farthest later point still in a straight
+        navigable line (found by bisection: along a descent path, sight is lost once and for all in
+        all but contrived cases; every kept segment is checked), and keep that one."""
         out = [points[0]]
-        i = 0
-        while i < len(points) - 1:
-            j = i + 1
-            while j + 1 < len(points) and self.straight_line_clear(points[i], points[j + 1]):
-                j += 1
-            out.append(points[j])
-            i = j
+        i, last = 0, len(points) - 1
+        while i < last:
+            lo, hi = i + 1, last  # points[lo] is seen (adjacent cells); is points[hi]?
+            if self.straight_line_clear(points[i], points[hi]):
+                lo = hi
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if self.straight_line_clear(points[i], points[mid]):
+                    lo = mid
+                else:
+                    hi = mid
+            out.append(points[lo])
+            i = lo
         return np.stack(out)
+
+
+def _length(path: np.ndarray) -> float:
+    """Length (metres, x/z) of a polyline (K, 3)."""
+    return float(np.linalg.norm(np.diff(path[:, [0, 2]], axis=0), axis=1).sum())
 
 
 def _as_point(point: np.ndarray) -> np.ndarray:
@@ -352,16 +364,6 @@ def _capsule_clear(rc, x: np.ndarray, z: np.ndarray, floor: float, agent: AgentC
         pts = np.stack([x, np.full_like(x, h), z], axis=1).astype(np.float32)
         clear &= rc.compute_distance(o3d.core.Tensor(pts)).numpy() > r
     return clear
-
-
-def _corners(cells: np.ndarray) -> np.ndarray:
-    """The cells (K, 2) of a grid path where its direction changes, with both ends: the rest lie on
-    straight runs between them."""
-    if len(cells) <= 2:
-        return cells
-    steps = np.diff(cells, axis=0)  # (K-1, 2)
-    turns = np.flatnonzero((steps[1:] != steps[:-1]).any(axis=1)) + 1
-    return cells[np.concatenate([[0], turns, [len(cells) - 1]])]
 
 
 def _descend(field_: np.ma.MaskedArray, start: np.ndarray, goal_cells: set[tuple[int, int]]) -> np.ndarray:

@@ -78,8 +78,12 @@ class Navigation(Protocol):
         """Shortest walking distance from ``start`` to the nearest of ``goals`` ((3,) or (N, 3));
         ``math.inf`` when no goal is reachable."""
 
-    def shortest_path(self, start: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        """Waypoints (K, 3) from ``start`` to ``goal``; empty (0, 3) when unreachable."""
+    def shortest_path(self, start: np.ndarray, goals: np.ndarray) -> np.ndarray:
+        """Waypoints (K, 3) from ``start`` to the nearest of ``goals`` ((3,) or (N, 3)); empty (0, 3)
+        when unreachable."""
+
+    def straight_line_clear(self, start: np.ndarray, end: np.ndarray) -> bool:
+        """Whether the agent can walk the straight segment start -> end without colliding."""
 
     def island_of(self, point: np.ndarray) -> int:
         """The id of the connected navigable component holding ``point`` (-1 when not navigable)."""

@@ -22,6 +22,7 @@ from envs.habitat_backend import (
     HabitatSimulator,
     habitat_available,
 )
+from envs.navigation import NavGrid
 from envs.simulator import AgentConfig, Navigation, SensorConfig, Simulator
 from envs.types import Action, Pose
 
@@ -71,12 +72,13 @@ def test_classes_have_the_protocol_members() -> None:
     """Structural check without an instance (one needs habitat_sim)."""
     for name in ("navigation", "agent_pose", "reset", "step", "render", "close"):
         assert hasattr(HabitatSimulator, name), name
-    nav_methods = ("is_navigable", "snap_point", "sample_navigable_point")
-    nav_methods += ("geodesic_distance", "shortest_path", "island_of")
+    nav_methods = [n for n in vars(Navigation) if not n.startswith("_") and callable(getattr(Navigation, n))]
+    assert "straight_line_clear" in nav_methods and "geodesic_distance" in nav_methods
     for name in nav_methods:
-        ours = inspect.signature(getattr(HabitatNavigation, name))
         theirs = inspect.signature(getattr(Navigation, name))
-        assert list(ours.parameters) == list(theirs.parameters), name
+        for implementation in (HabitatNavigation, NavGrid):
+            ours = inspect.signature(getattr(implementation, name))
+            assert list(ours.parameters) == list(theirs.parameters), (implementation.__name__, name)
     params = inspect.signature(HabitatSimulator.__init__).parameters
     assert list(params) == ["self", "scene_path", "agent_config", "sensor_config", "gpu_device_id"]
 
