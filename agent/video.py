@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,19 +36,13 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: int = 10) -
     """Write (H, W, 3) uint8 frames to an MP4 at ``path`` atomically (a temp file, then rename)."""
     import imageio.v2 as imageio
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=path.parent, prefix=".tmp-")
-    os.close(fd)
-    try:
+    from envs.files import atomic_destination
+
+    with atomic_destination(path) as tmp:
         with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=16, format="FFMPEG") as writer:
             for frame in frames:
                 writer.append_data(_pad_to_block(frame))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return Path(path)
 
 
 def _pad_to_block(frame: np.ndarray, block: int = 16) -> np.ndarray:

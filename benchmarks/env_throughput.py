@@ -18,7 +18,7 @@ import open3d as o3d
 
 from envs.embedded import EmbeddedSimulator
 from envs.house import generate_house
-from envs.navigation import raycasting_scene
+from envs.raycast import SceneRaycaster, raycasting_scene
 from envs.simulator import SensorConfig
 from envs.types import Action, Pose
 
@@ -44,7 +44,7 @@ def bench_resolution(scene, size: int, steps: int, seed: int) -> dict:
     step_s = (time.perf_counter() - t) / steps
 
     # the same rays through open3d alone: the floor this design can reach
-    camera_rays = sim.intrinsics.ray_directions().reshape(-1, 3).astype(np.float32)  # (H*W, 3)
+    camera_rays = SceneRaycaster.camera_rays(sim.intrinsics)  # (H*W, 3)
     ray_sets = []
     for pose in poses:
         rays = np.empty((len(camera_rays), 6), dtype=np.float32)

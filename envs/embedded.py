@@ -1,8 +1,8 @@
 """``EmbeddedSimulator``: the default CPU backend, rendering by ray casting with open3d (Embree).
 
-Rendering: the camera's rays are precomputed once in the camera frame with z = -1, so the hit
-parameter of a ray *is* its z-depth; each frame rotates them into the world and casts them all in
-one call. RGB is the face (or interpolated vertex) albedo shaded Lambertian with a light at the
+Rendering (``envs.raycast``): the camera's rays are precomputed once in the camera frame with
+z = -1, so the hit parameter of a ray *is* its z-depth; each frame rotates them into the world and
+casts them all in one call. RGB is the face (or interpolated vertex) albedo shaded Lambertian with a light at the
 camera; semantic is the hit face's instance id; depth is 0 where there is no hit or the hit lies
 outside ``[min_depth, max_depth]`` (habitat's sensors clip; nav3d marks "no return" with 0).
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import open3d as o3d
 
-from envs.navigation import NavGrid, raycasting_scene
+from envs.navigation import NavGrid
+from envs.raycast import SceneRaycaster
 from envs.scene import Scene
 from envs.simulator import AgentConfig, NavigationConfig, SensorConfig, camera_pose
 from envs.types import Action, Frame, Pose
@@ -43,20 +43,10 @@ class EmbeddedSimulator:
         self.agent_config = agent_config
         self.sensor_config = sensor_config
         self.intrinsics = sensor_config.intrinsics
-        self._raycaster = raycasting_scene(scene)
-        self._num_threads = num_threads
-        self._navigation = NavGrid.from_scene(scene, agent_config, nav_config, raycaster=self._raycaster)
-        self._camera_rays = self.intrinsics.ray_directions().reshape(-1, 3).astype(np.float32)  # (H*W, 3), z = -1
+        self._raycaster = SceneRaycaster(scene, num_threads)
+        self._navigation = NavGrid.from_scene(scene, agent_config, nav_config, raycaster=self._raycaster.raycasting_scene)
+        self._camera_rays = SceneRaycaster.camera_rays(self.intrinsics)  # (H*W, 3), z = -1
         self._inv_ray_norm = (1.0 / np.linalg.norm(self._camera_rays, axis=1)).astype(np.float32)  # (H*W,)
-        # per-face lookup tables with one extra black, unlabelled face F standing for "no hit"
-        self._miss_face = np.uint32(len(scene.faces))
-        rgba = np.concatenate([scene.face_colors, np.zeros((1, 3), np.uint8)])
-        rgba = np.concatenate([rgba, np.zeros((len(rgba), 1), np.uint8)], axis=1)  # (F + 1, 4)
-        self._packed_face_colors = np.ascontiguousarray(rgba).view(np.uint32).reshape(-1)  # one RGBA word per face
-        self._face_instance = np.concatenate([scene.face_instance, np.zeros(1, np.int32)])
-        self._faces = np.concatenate([scene.faces, np.zeros((1, 3), np.int32)])
-        self._vertex_colors = None if scene.vertex_colors is None else scene.vertex_colors.astype(np.float32)
-        self._rays = np.empty((len(self._camera_rays), 6), dtype=np.float32)  # (H*W, 6) origin + direction, reused
         self._position = np.zeros(3)
         self._yaw = 0.0
         self._tilt = 0.0
@@ -131,34 +121,17 @@ class EmbeddedSimulator:
 
     def _cast(self, cam: Pose) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         h, w = self.intrinsics.height, self.intrinsics.width
-        directions = self._camera_rays @ cam.rotation_matrix.astype(np.float32).T  # (H*W, 3) world frame
-        self._rays[:, :3] = cam.position
-        self._rays[:, 3:] = directions
-        hit = self._raycaster.cast_rays(o3d.core.Tensor.from_numpy(self._rays), nthreads=self._num_threads)
-        t = hit["t_hit"].numpy()  # (H*W,) z-depth, inf on a miss
-        # a miss has primitive id INVALID_ID (2**32 - 1): clip it to the sentinel face F (black, id 0)
-        prim = np.minimum(hit["primitive_ids"].numpy(), self._miss_face)  # (H*W,) uint32
+        hits = self._raycaster.cast(cam, self._camera_rays)
         s = self.sensor_config
+        t = hits.depth
         depth = np.where((t >= s.min_depth) & (t <= s.max_depth), t, np.float32(0.0)).reshape(h, w, 1)
-
         # Lambertian with a light at the camera: |n . view direction| (normals are 0 on a miss)
-        n = hit["primitive_normals"].numpy()  # (H*W, 3) unit, world frame
-        cos = np.abs(n[:, 0] * directions[:, 0] + n[:, 1] * directions[:, 1] + n[:, 2] * directions[:, 2])
+        n, d = hits.normals, hits.directions
+        cos = np.abs(n[:, 0] * d[:, 0] + n[:, 1] * d[:, 1] + n[:, 2] * d[:, 2])
         shade = (_AMBIENT + (1.0 - _AMBIENT) * self._inv_ray_norm * cos)[:, None]  # (H*W, 1)
-        albedo = self._albedo(prim, hit)  # (H*W, 3 or 4) uint8 or float32, 0..255
-        rgb = (albedo * shade).astype(np.uint8)[:, :3].reshape(h, w, 3)
-        semantic = np.take(self._face_instance, prim).reshape(h, w) if s.semantic else None
+        rgb = (self._raycaster.albedo(hits) * shade).astype(np.uint8)[:, :3].reshape(h, w, 3)
+        semantic = self._raycaster.instance_ids(hits.face).reshape(h, w) if s.semantic else None
         return rgb, depth, semantic
-
-    def _albedo(self, prim: np.ndarray, hit: dict) -> np.ndarray:
-        """Surface colour of the hit faces: (N, 4) uint8 RGBA from the packed face colours, or
-        (N, 3) float32 vertex colours interpolated with the hit's barycentric coordinates."""
-        if self._vertex_colors is None:
-            return np.take(self._packed_face_colors, prim).view(np.uint8).reshape(-1, 4)
-        uvs = hit["primitive_uvs"].numpy()  # (N, 2) barycentric weights of corners 1 and 2
-        corners = self._vertex_colors[self._faces[prim]]  # (N, 3 corners, 3)
-        u, v = uvs[:, :1], uvs[:, 1:2]
-        return (1.0 - u - v) * corners[:, 0] + u * corners[:, 1] + v * corners[:, 2]
 
     def _move_forward(self, distance: float) -> bool:
         """Move along the heading; returns whether the move collided."""

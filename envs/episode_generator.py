@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-import open3d as o3d
 
 from envs.episodes import (
     AgentState,
@@ -55,6 +54,7 @@ from envs.episodes import (
     Subgoal,
 )
 from envs.measures import goal_targets, subgoal_distance
+from envs.raycast import SceneRaycaster
 from envs.scene import Scene, SceneObject
 from envs.simulator import Navigation, Simulator, camera_pose
 from envs.types import CameraIntrinsics, Pose, quat_from_yaw
@@ -255,21 +255,13 @@ class SemanticRenderer:
     """
 
     def __init__(self, scene: Scene, intrinsics: CameraIntrinsics) -> None:
-        from envs.navigation import raycasting_scene
-
-        self._raycaster = raycasting_scene(scene)
-        self._ids = np.concatenate([scene.face_instance, np.zeros(1, dtype=np.int32)])  # last: a miss
-        self._miss = len(scene.face_instance)
+        self._raycaster = SceneRaycaster(scene)
         self.intrinsics = intrinsics
-        self._rays_cam = intrinsics.ray_directions().reshape(-1, 3).astype(np.float32)
+        self._camera_rays = SceneRaycaster.camera_rays(intrinsics)  # (H*W, 3)
 
     def render(self, cam: Pose) -> np.ndarray:
-        rays = np.empty((len(self._rays_cam), 6), dtype=np.float32)
-        rays[:, :3] = cam.position
-        rays[:, 3:] = self._rays_cam @ cam.rotation_matrix.T.astype(np.float32)
-        hit = self._raycaster.cast_rays(o3d.core.Tensor.from_numpy(rays))
-        prim = np.minimum(hit["primitive_ids"].numpy().astype(np.int64), self._miss)
-        return self._ids[prim].reshape(self.intrinsics.height, self.intrinsics.width)
+        face = self._raycaster.cast(cam, self._camera_rays).face
+        return self._raycaster.instance_ids(face).reshape(self.intrinsics.height, self.intrinsics.width)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -33,22 +33,13 @@ import skfmm
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from envs.raycast import raycasting_scene
 from envs.scene import Scene
 from envs.simulator import AgentConfig, NavigationConfig
 
 _UPWARD_NORMAL_Y = 0.7  # surfaces steeper than ~45 deg are not walkable
 _MAX_Y_DELTA = 0.5  # habitat's is_navigable max_y_delta: how far above/below the floor a point may be
 _FIELD_CACHE_SIZE = 32
-
-
-def raycasting_scene(scene: Scene) -> o3d.t.geometry.RaycastingScene:
-    """An open3d (Embree) ray-casting scene holding ``scene``'s triangles (geometry id 0)."""
-    rc = o3d.t.geometry.RaycastingScene()
-    rc.add_triangles(
-        o3d.core.Tensor(np.ascontiguousarray(scene.vertices, dtype=np.float32)),
-        o3d.core.Tensor(np.ascontiguousarray(scene.faces, dtype=np.uint32)),
-    )
-    return rc
 
 
 def estimate_floor_height(scene: Scene, bin_size: float = 0.02) -> float:
