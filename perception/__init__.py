@@ -1,0 +1,28 @@
+"""Perception: what the agent sees, turned into a 3D map it can query with language.
+
+``Frame`` (RGB-D + semantic, from ``envs``) -> ``FeatureExtractor`` (per-pixel features, H x W x C, and
+text embedded in the same space) -> ``FeatureMap`` (frames integrated into 3D: points and features for
+the 3D-LLM, an occupancy grid for the policies, text relevance for queries).
+
+Imports only ``envs``' small types; never ``agent`` or ``policies``.
+"""
+
+from perception.features import FeatureExtractor
+from perception.maps import FeatureMap, MapConfig
+from perception.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyGrid
+from perception.pointcloud_map import PointCloudMap
+from perception.semantic_text import SemanticTextExtractor
+from perception.text_encoder import SentenceEncoder
+
+__all__ = [
+    "FREE",
+    "OCCUPIED",
+    "UNKNOWN",
+    "FeatureExtractor",
+    "FeatureMap",
+    "MapConfig",
+    "OccupancyGrid",
+    "PointCloudMap",
+    "SemanticTextExtractor",
+    "SentenceEncoder",
+]
