@@ -33,6 +33,7 @@ import skfmm
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from envs import topdown
 from envs.raycast import raycasting_scene
 from envs.scene import Scene
 from envs.simulator import AgentConfig, NavigationConfig
@@ -134,24 +135,14 @@ class NavGrid:
 
     def world_to_cell(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) world points -> (N, 2) integer (row, col), possibly outside the grid."""
-        p = np.atleast_2d(np.asarray(points, dtype=np.float64))
-        col = np.floor((p[:, 0] - self.origin[0]) / self.cell_size).astype(np.int64)
-        row = np.floor((p[:, 2] - self.origin[1]) / self.cell_size).astype(np.int64)
-        return np.stack([row, col], axis=1)
+        return topdown.world_to_cell(points, self.origin, self.cell_size)
 
     def cell_to_world(self, cells: np.ndarray) -> np.ndarray:
         """(N, 2) (row, col) -> (N, 3) world points at the cells' centres, at floor height."""
-        c = np.atleast_2d(cells)
-        x = self.origin[0] + (c[:, 1] + 0.5) * self.cell_size
-        z = self.origin[1] + (c[:, 0] + 0.5) * self.cell_size
-        return np.stack([x, np.full_like(x, self.floor_height, dtype=np.float64), z], axis=1)
-
-    def _inside(self, cells: np.ndarray) -> np.ndarray:
-        rows, cols = self.shape
-        return (cells[:, 0] >= 0) & (cells[:, 0] < rows) & (cells[:, 1] >= 0) & (cells[:, 1] < cols)
+        return topdown.cell_to_world(cells, self.origin, self.cell_size, self.floor_height)
 
     def _navigable_cells(self, cells: np.ndarray) -> np.ndarray:
-        ok = self._inside(cells)
+        ok = topdown.in_bounds(cells, self.shape)
         out = np.zeros(len(cells), dtype=bool)
         out[ok] = self.navigable[cells[ok, 0], cells[ok, 1]]
         return out

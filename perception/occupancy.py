@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs import topdown
+
 FREE = np.int8(0)
 OCCUPIED = np.int8(1)
 UNKNOWN = np.int8(-1)
@@ -46,23 +48,15 @@ class OccupancyGrid:
 
     def world_to_cell(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) world points -> (N, 2) int64 (row, col), possibly outside the grid."""
-        p = np.atleast_2d(np.asarray(points, dtype=np.float64))
-        col = np.floor((p[:, 0] - self.origin[0]) / self.resolution).astype(np.int64)
-        row = np.floor((p[:, 2] - self.origin[1]) / self.resolution).astype(np.int64)
-        return np.stack([row, col], axis=1)
+        return topdown.world_to_cell(points, self.origin, self.resolution)
 
     def cell_to_world(self, cells: np.ndarray) -> np.ndarray:
         """(N, 2) (row, col) -> (N, 3) world points at the cells' centres, at floor height."""
-        c = np.atleast_2d(cells)
-        x = self.origin[0] + (c[:, 1] + 0.5) * self.resolution
-        z = self.origin[1] + (c[:, 0] + 0.5) * self.resolution
-        return np.stack([x, np.full_like(x, self.floor_height, dtype=np.float64), z], axis=1)
+        return topdown.cell_to_world(cells, self.origin, self.resolution, self.floor_height)
 
     def in_bounds(self, cells: np.ndarray) -> np.ndarray:
         """(N,) bool: which (row, col) lie inside the grid."""
-        rows, cols = self.shape
-        c = np.atleast_2d(cells)
-        return (c[:, 0] >= 0) & (c[:, 0] < rows) & (c[:, 1] >= 0) & (c[:, 1] < cols)
+        return topdown.in_bounds(cells, self.shape)
 
     def state_at(self, points: np.ndarray) -> np.ndarray:
         """(N,) int8 cell states at world points; ``UNKNOWN`` outside the grid."""
