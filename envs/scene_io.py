@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from envs.scene import Scene, SceneObject
+from envs.types import Z_UP_TO_Y_UP
 
 MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".ply")
 _DEFAULT_GRAY = np.array([180, 180, 180], dtype=np.uint8)
 
-# (x, y, z) -> (x, z, -y): a -90 deg rotation about +X, taking +Z up to +Y up.
-_Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
 def load_scene(path: str | Path, up_axis: str = "y", semantic_info: str | Path | None = None) -> Scene:
@@ -68,7 +67,7 @@ def load_scene(path: str | Path, up_axis: str = "y", semantic_info: str | Path |
         offset += len(v)
     vertices_a = np.concatenate(vertices)
     if up_axis == "z":
-        vertices_a = vertices_a @ _Z_UP_TO_Y_UP.T
+        vertices_a = vertices_a @ Z_UP_TO_Y_UP.T
     faces_a = np.concatenate(faces)
     vc_a = np.concatenate(vertex_colors)
     face_colors = vc_a[faces_a].astype(np.float32).mean(axis=1).round().astype(np.uint8)

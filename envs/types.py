@@ -23,6 +23,9 @@ UP_VECTOR = np.array([0.0, 1.0, 0.0])
 """World up (+Y)."""
 FORWARD_VECTOR = np.array([0.0, 0.0, -1.0])
 """The body's forward direction at zero rotation (-Z), in the body frame."""
+Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+"""(x, y, z) -> (x, z, -y): a -90 deg rotation about +X taking a Z-up world (many Matterport-derived
+meshes, Blender exports, TUM recordings) to nav3d's Y-up one."""
 
 
 class Action(enum.IntEnum):

@@ -7,7 +7,9 @@ the 3D-LLM, an occupancy grid for the policies, text relevance for queries).
 Imports only ``envs``' small types; never ``agent`` or ``policies``.
 """
 
+from perception.color_features import ColorFeatureExtractor
 from perception.features import FeatureExtractor
+from perception.fusion_map import FusionConfig, FusionMap
 from perception.maps import FeatureMap, MapConfig
 from perception.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyGrid
 from perception.pointcloud_map import PointCloudMap
@@ -18,8 +20,11 @@ __all__ = [
     "FREE",
     "OCCUPIED",
     "UNKNOWN",
+    "ColorFeatureExtractor",
     "FeatureExtractor",
     "FeatureMap",
+    "FusionConfig",
+    "FusionMap",
     "MapConfig",
     "OccupancyGrid",
     "PointCloudMap",

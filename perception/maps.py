@@ -16,7 +16,8 @@ import numpy as np
 
 from envs.types import Frame
 from perception.features import FeatureExtractor
-from perception.occupancy import OccupancyGrid
+from perception.geometry import check_frame
+from perception.occupancy import OccupancyGrid, occupancy_from_points
 
 MAP_FORMAT_VERSION = 1
 
@@ -75,6 +76,76 @@ class FeatureMap(Protocol):
 
     def save(self, path: str | Path) -> Path:
         """Write the map to one ``.npz`` file (atomically)."""
+
+
+class MapReadout:
+    """What every map construction shares (mixed into them): the checks before integrating a frame,
+    and what derives from ``points()``, ``features()`` and ``colors()``: sampling for the 3D-LLM,
+    text relevance, the occupancy grid, open3d export."""
+
+    extractor: FeatureExtractor
+    config: MapConfig
+    floor_height: float | None
+
+    def _accept(self, frame: Frame, features: np.ndarray) -> None:
+        """Check a frame and its features before integration; the first frame sets the floor height."""
+        check_frame(frame, features)
+        if features.shape[2] != self.extractor.dim:
+            raise ValueError(f"features have {features.shape[2]} channels, the map's extractor gives {self.extractor.dim}")
+        if self.floor_height is None:
+            self.floor_height = floor_height_of(frame, self.config)
+
+    def points_and_features(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``n`` map points spread by farthest-point sampling, with their features."""
+        points, feats = self.points(), self.features()
+        if len(points) <= n:
+            return points, feats
+        index = farthest_point_indices(points, n)
+        return points[index], feats[index]
+
+    def text_relevance(self, text: str) -> np.ndarray:
+        """(M,) cosine similarity of each of ``points()``'s features to the text's embedding."""
+        return cosine_relevance(self.features(), self.extractor.embed_text(text))
+
+    def occupancy_grid(self) -> OccupancyGrid:
+        """Surface points rasterised for an agent of the config's height and climb (``occupancy``)."""
+        c = self.config
+        floor = self.floor_height if self.floor_height is not None else 0.0
+        return occupancy_from_points(self.points(), floor, c.voxel_size, c.max_climb, c.agent_height)
+
+    def to_open3d(self):
+        """The map's points as an ``open3d.geometry.PointCloud`` with colours."""
+        import open3d as o3d
+
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(self.points().astype(np.float64)))
+        cloud.colors = o3d.utility.Vector3dVector(self.colors().astype(np.float64) / 255.0)
+        return cloud
+
+
+def farthest_point_indices(points: np.ndarray, n: int, candidates_per_sample: int = 4, seed: int = 0) -> np.ndarray:
+    """Indices of ``n`` of the points (M, 3) spread over them: farthest-point sampling over a fixed
+    random subset of ``candidates_per_sample * n`` candidates (deterministic for a seed), so the
+    cost is O(n^2 * candidates_per_sample), whatever M is."""
+    m = len(points)
+    if m <= n:
+        return np.arange(m)
+    pool = np.random.default_rng(seed).choice(m, size=min(m, candidates_per_sample * n), replace=False)
+    cand = np.asarray(points, dtype=np.float32)[pool]  # (P, 3)
+    chosen = np.empty(n, np.int64)
+    chosen[0] = 0
+    dist = np.sum((cand - cand[0]) ** 2, axis=1)  # (P,) squared distance to the chosen set
+    for i in range(1, n):
+        chosen[i] = int(np.argmax(dist))
+        np.minimum(dist, np.sum((cand - cand[chosen[i]]) ** 2, axis=1), out=dist)
+    return pool[chosen]
+
+
+def floor_height_of(frame: Frame, config: MapConfig) -> float:
+    """The floor height (metres) a map takes from its first frame: the agent's feet when the frame
+    carries the agent pose, else the camera height minus ``config.camera_height``."""
+    if frame.agent_pose is not None:
+        return float(frame.agent_pose.position[1])
+    return float(frame.camera_pose.position[1] - config.camera_height)
 
 
 def cosine_relevance(features: np.ndarray, text_embedding: np.ndarray) -> np.ndarray:

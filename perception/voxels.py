@@ -106,6 +106,17 @@ class VoxelSums:
         for name, sums in batch.items():
             self._channels[name][rows] += sums
 
+    def lookup(self, points: np.ndarray) -> np.ndarray:
+        """(N,) int64 rows of the voxels holding ``points`` (N, 3); -1 where the store has none."""
+        keys = voxel_keys(points, self.voxel_size)
+        pos = np.searchsorted(self._sorted_keys, keys)
+        rows = np.full(len(keys), -1, np.int64)
+        inside = pos < self._size
+        hit = inside.copy()
+        hit[inside] = self._sorted_keys[pos[inside]] == keys[inside]
+        rows[hit] = self._sorted_rows[pos[hit]]
+        return rows
+
     def mean(self, name: str) -> np.ndarray:
         """(M, C) weighted mean of a channel per voxel."""
         return self._channels[name][: self._size] / np.maximum(self.weight, 1e-12)[:, None]

@@ -4,29 +4,10 @@ navigability, open-vocabulary query precision, sampling, save/load and bad input
 import numpy as np
 import pytest
 
-from envs.embedded import EmbeddedSimulator
-from envs.house import generate_house
-from envs.simulator import SensorConfig
-from envs.types import Action, Pose
 from perception.maps import FeatureMap, MapConfig
 from perception.occupancy import FREE, OCCUPIED
 from perception.pointcloud_map import PointCloudMap
-from perception.semantic_text import SemanticTextExtractor
-from perception.text_encoder import SentenceEncoder, default_encoder_path
-
-
-@pytest.fixture(scope="module")
-def rollout():
-    """A 40-frame rollout (turning in place twice, then walking) in house 0, at 96 x 96."""
-    scene = generate_house(0)
-    sim = EmbeddedSimulator(scene, sensor_config=SensorConfig(width=96, height=96))
-    nav = sim.navigation
-    rng = np.random.default_rng(0)
-    frames = [sim.reset(Pose.from_yaw(nav.sample_navigable_point(rng, nav.largest_island()), 0.0))]
-    for i in range(39):
-        frames.append(sim.step(Action.TURN_LEFT if i < 12 or i % 4 == 0 else Action.MOVE_FORWARD)[0])
-    extractor = SemanticTextExtractor.from_scene(scene, SentenceEncoder.from_path(default_encoder_path()))
-    return scene, sim, frames, extractor
+from tests.perception.rollout import instances_at, query_precision
 
 
 @pytest.fixture(scope="module")
@@ -57,34 +38,12 @@ def test_occupancy_agrees_with_the_simulators_navigability(built, rollout):
 
 
 def test_text_query_precision(built, rollout):
-    scene, sim, frames, extractor = rollout
-    points = built.points()
-    voxel_instance = _instances_at(points, frames, built.config.voxel_size)
-    seen = sorted({scene.objects[i].category for i in np.unique(voxel_instance) if i > 0} - {"wall", "floor", "ceiling"})
-    assert seen
-    for category in seen[:5]:
-        relevance = built.text_relevance(category)
-        top = np.argsort(-relevance)[: min(100, int((relevance > 0.99).sum()) or 100)]
-        truth = np.array([scene.objects.get(i).category if i > 0 else "" for i in voxel_instance[top]])
-        assert (truth == category).mean() >= 0.9, category
-
-
-def _instances_at(points, frames, voxel_size):
-    """The instance id most often seen in each point's voxel, from the frames' semantic images."""
-    from perception.geometry import backproject
-    from perception.voxels import voxel_keys
-
-    keys, ids = [], []
-    for f in frames:
-        lifted = backproject(f)
-        keys.append(voxel_keys(lifted.points, voxel_size))
-        ids.append(f.semantic.reshape(-1)[lifted.pixels])
-    keys, ids = np.concatenate(keys), np.concatenate(ids)
-    table = {}
-    for k, i in zip(keys.tolist(), ids.tolist()):
-        table.setdefault(k, []).append(i)
-    mode = {k: max(set(v), key=v.count) for k, v in table.items()}
-    return np.array([mode.get(k, 0) for k in voxel_keys(points, voxel_size).tolist()])
+    scene = rollout[0]
+    seen = sorted({scene.objects[i].category for i in np.unique(instances_at(built.points(), scene)) if i > 0})
+    targets = [c for c in seen if c not in ("wall", "floor", "ceiling")]
+    assert len(targets) >= 3
+    for category in targets:
+        assert query_precision(built, scene, category) >= 0.9, category
 
 
 def test_query_and_sampling(built):
