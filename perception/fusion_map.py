@@ -29,7 +29,7 @@ from perception.maps import MapConfig, MapReadout, read_map_file, write_map_file
 from perception.voxels import VoxelSums
 
 CONSTRUCTION = "fusion"
-_GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])  # flips y and z: OpenGL camera <-> computer-vision camera
+GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])  # flips y and z: OpenGL camera <-> computer-vision camera
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class FusionMap(MapReadout):
         self.fusion = fusion
         self.floor_height = config.floor_height
         self.frames_integrated = 0
-        self._tsdf = _new_grid(config.voxel_size, fusion)
+        self._tsdf = new_tsdf_grid(config.voxel_size, fusion)
         self._features = VoxelSums(config.voxel_size)
         self._surface: tuple[np.ndarray, np.ndarray] | None = None  # (points, colours), rebuilt lazily
         self._feature_tree: cKDTree | None = None  # over the feature voxels' centres, rebuilt lazily
@@ -71,7 +71,7 @@ class FusionMap(MapReadout):
         # K as is: a shifted principal point (cx - 0.5) moves the fused surface 2 cm off the mesh
         # (median, 96 x 96 frames; tests/perception/test_fusion_map.py measures it)
         intrinsic = o3d.core.Tensor(frame.intrinsics.matrix(), o3d.core.float64)
-        extrinsic = o3d.core.Tensor(_GL_TO_CV @ np.linalg.inv(frame.camera_pose.matrix()), o3d.core.float64)
+        extrinsic = o3d.core.Tensor(GL_TO_CV @ np.linalg.inv(frame.camera_pose.matrix()), o3d.core.float64)
         max_depth = float(self.config.max_depth or max(float(np.nanmax(depth)), 1.0))
         blocks = self._tsdf.compute_unique_block_coordinates(depth_image, intrinsic, extrinsic, 1.0, max_depth)
         self._tsdf.integrate(blocks, depth_image, color_image, intrinsic, extrinsic, 1.0, max_depth)
@@ -152,7 +152,8 @@ class FusionMap(MapReadout):
         return self._surface
 
 
-def _new_grid(voxel_size: float, fusion: FusionConfig) -> o3d.t.geometry.VoxelBlockGrid:
+def new_tsdf_grid(voxel_size: float, fusion: FusionConfig) -> o3d.t.geometry.VoxelBlockGrid:
+    """An empty CPU TSDF volume (tsdf, weight, colour per voxel) of the given voxel size (metres)."""
     return o3d.t.geometry.VoxelBlockGrid(
         attr_names=("tsdf", "weight", "color"),
         attr_dtypes=(o3d.core.float32, o3d.core.float32, o3d.core.float32),
