@@ -1,8 +1,11 @@
 """Map integration throughput on a rollout in a generated house: frames/s per construction at
 128 and 256 px (ground-truth semantic-text features, 384-d), beside open3d's ``VoxelBlockGrid`` TSDF
-integrating the same frames (geometry and colour only), and the maps' point counts.
+integrating the same frames (geometry and colour only); the maps' point counts and their quality
+against the true mesh (accuracy: mean distance of map points to the mesh; completeness: mean
+distance of the observed true surface, the frames' back-projected pixels, to the map; cm); and with
+``--memory-frames N`` the peak resident memory after integrating N frames at 128 px.
 
-    python benchmarks/map_throughput.py [--frames 100] [--house 0]
+    python benchmarks/map_throughput.py [--frames 100] [--house 0] [--memory-frames 1000]
 
 Prints figures; it is not a timed test. Feature extraction is timed apart from integration.
 """
@@ -23,15 +26,15 @@ from perception.fusion_map import FusionConfig, new_tsdf_grid
 from perception.text_encoder import default_encoder_path
 
 
-def rollout(scene, size: int, n: int, seed: int) -> list:
+def rollout_frames(scene, size: int, n: int, seed: int):
+    """``n`` frames of a walk (a turn in place, then random moves and turns), one at a time."""
     sim = EmbeddedSimulator(scene, sensor_config=SensorConfig(width=size, height=size))
     nav = sim.navigation
     rng = np.random.default_rng(seed)
-    frames = [sim.reset(Pose.from_yaw(nav.sample_navigable_point(rng, nav.largest_island()), 0.0))]
+    yield sim.reset(Pose.from_yaw(nav.sample_navigable_point(rng, nav.largest_island()), 0.0))
     for i in range(n - 1):
         action = Action.TURN_LEFT if i < 12 else [Action.MOVE_FORWARD, Action.MOVE_FORWARD, Action.TURN_LEFT, Action.TURN_RIGHT][rng.integers(4)]
-        frames.append(sim.step(action)[0])
-    return frames
+        yield sim.step(action)[0]
 
 
 def time_tsdf_only(frames, voxel_size: float) -> float:
@@ -52,17 +55,47 @@ def time_tsdf_only(frames, voxel_size: float) -> float:
     return (time.perf_counter() - t) / len(frames)
 
 
+def surface_quality(feature_map, frames, scene) -> tuple[float, float]:
+    """(accuracy, completeness) in metres against the true mesh (see module doc)."""
+    import open3d as o3d
+    from scipy.spatial import cKDTree
+
+    from envs.raycast import raycasting_scene
+    from perception.geometry import backproject
+
+    points = feature_map.points()
+    accuracy = float(raycasting_scene(scene).compute_distance(o3d.core.Tensor(points)).numpy().mean())
+    observed = np.concatenate([backproject(f, stride=4).points for f in frames])
+    completeness = float(cKDTree(points).query(observed)[0].mean())
+    return accuracy, completeness
+
+
+def peak_memory_after(scene, extractor, n: int) -> None:
+    """Integrate ``n`` frames at 128 px per construction and print the process's peak RSS."""
+    import resource
+
+    for cls in (PointCloudMap, FusionMap):
+        m = cls(extractor, MapConfig())
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        for f in rollout_frames(scene, 128, n, 1):  # frames are not kept
+            m.integrate(f, extractor(f))
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{cls.__name__}: {n} frames at 128 px -> {len(m.points())} points; peak RSS {after:.0f} MiB (was {before:.0f} MiB before this map)")
+        del m
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--house", type=int, default=0)
+    parser.add_argument("--memory-frames", type=int, default=0, help="also integrate this many frames and print peak memory")
     args = parser.parse_args()
     scene = generate_house(args.house)
     extractor = SemanticTextExtractor.from_scene(scene, SentenceEncoder.from_path(default_encoder_path()))
     print(f"house:{args.house}, {args.frames} frames, {extractor.dim}-d features, voxel 0.05 m, pixel stride 2")
     print(f"{'size':>5} {'construction':>12} {'frames/s':>9} {'ms/frame':>9} {'points':>8} {'vs TSDF':>8}")
     for size in (128, 256):
-        frames = rollout(scene, size, args.frames, args.house)
+        frames = list(rollout_frames(scene, size, args.frames, args.house))
         tsdf_s = time_tsdf_only(frames, 0.05)
         print(f"{size:>5} {'o3d TSDF':>12} {1 / tsdf_s:>9.1f} {tsdf_s * 1e3:>9.1f} {'':>8} {1.0:>8.2f}")
         for cls in (PointCloudMap, FusionMap):
@@ -76,8 +109,12 @@ def main() -> None:
                 m.integrate(f, feats)
                 integrate_s += time.perf_counter() - t
             s = integrate_s / len(frames)
-            print(f"{size:>5} {cls.__name__:>12} {1 / s:>9.1f} {s * 1e3:>9.1f} {len(m.points()):>8} {s / tsdf_s:>8.2f}")
+            accuracy, completeness = surface_quality(m, frames, scene)
+            print(f"{size:>5} {cls.__name__:>12} {1 / s:>9.1f} {s * 1e3:>9.1f} {len(m.points()):>8} {s / tsdf_s:>8.2f}"
+                  f"   accuracy {accuracy * 100:.2f} cm, completeness {completeness * 100:.2f} cm")
         print(f"{size:>5} {'(features)':>12} {len(frames) / extract_s:>9.1f} {extract_s / len(frames) * 1e3:>9.1f}")
+    if args.memory_frames:
+        peak_memory_after(scene, extractor, args.memory_frames)
 
 if __name__ == "__main__":
     main()
