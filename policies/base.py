@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,10 +28,3 @@ def agent_pose_of(observation: Mapping[str, Any]) -> Pose:
         return Pose(np.asarray(observation["position"]), np.asarray(observation["rotation"]))
     except KeyError as exc:
         raise KeyError(f"observation has no {exc.args[0]!r}; policies need the env's 'position' and 'rotation' keys") from None
-
-
-def heading_error(pose: Pose, target: np.ndarray) -> float:
-    """Signed angle (radians, positive = target to the left) from the agent's heading to ``target`` (x/z)."""
-    d = np.asarray(target, dtype=np.float64) - pose.position
-    desired = math.atan2(-d[0], -d[2])  # the yaw that faces d (yaw 0 faces -Z)
-    return (desired - pose.yaw + math.pi) % (2 * math.pi) - math.pi
