@@ -22,7 +22,7 @@ from envs.house import generate_house
 from envs.simulator import SensorConfig
 from envs.types import Action, Pose
 from perception import FusionMap, MapConfig, PointCloudMap, SemanticTextExtractor, SentenceEncoder
-from perception.fusion_map import FusionConfig, new_tsdf_grid
+from perception.fusion_map import FusionConfig, integrate_tsdf, new_tsdf_grid
 from perception.text_encoder import default_encoder_path
 
 
@@ -37,21 +37,12 @@ def rollout_frames(scene, size: int, n: int, seed: int):
         yield sim.step(action)[0]
 
 
-def time_tsdf_only(frames, voxel_size: float) -> float:
+def time_tsdf_only(frames, voxel_size: float, max_depth: float) -> float:
     """Seconds per frame for open3d's VoxelBlockGrid TSDF (depth + colour) alone."""
-    import open3d as o3d
-
-    from perception.fusion_map import GL_TO_CV
-
     grid = new_tsdf_grid(voxel_size, FusionConfig())
     t = time.perf_counter()
     for f in frames:
-        depth = o3d.t.geometry.Image(o3d.core.Tensor(f.depth))
-        color = o3d.t.geometry.Image(o3d.core.Tensor(f.rgb.astype(np.float32) / 255.0))
-        k = o3d.core.Tensor(f.intrinsics.matrix(), o3d.core.float64)
-        ext = o3d.core.Tensor(GL_TO_CV @ np.linalg.inv(f.camera_pose.matrix()), o3d.core.float64)
-        blocks = grid.compute_unique_block_coordinates(depth, k, ext, 1.0, 8.0)
-        grid.integrate(blocks, depth, color, k, ext, 1.0, 8.0)
+        integrate_tsdf(grid, f, max_depth)
     return (time.perf_counter() - t) / len(frames)
 
 
@@ -96,7 +87,7 @@ def main() -> None:
     print(f"{'size':>5} {'construction':>12} {'frames/s':>9} {'ms/frame':>9} {'points':>8} {'vs TSDF':>8}")
     for size in (128, 256):
         frames = list(rollout_frames(scene, size, args.frames, args.house))
-        tsdf_s = time_tsdf_only(frames, 0.05)
+        tsdf_s = time_tsdf_only(frames, MapConfig().voxel_size, MapConfig().max_depth)
         print(f"{size:>5} {'o3d TSDF':>12} {1 / tsdf_s:>9.1f} {tsdf_s * 1e3:>9.1f} {'':>8} {1.0:>8.2f}")
         for cls in (PointCloudMap, FusionMap):
             m = cls(extractor, MapConfig())

@@ -64,18 +64,7 @@ class FusionMap(MapReadout):
     def integrate(self, frame: Frame, features: np.ndarray) -> None:
         """Fuse the frame's depth and colour into the TSDF and its features (H, W, C) into the store."""
         self._accept(frame, features)
-        h, w = frame.intrinsics.height, frame.intrinsics.width
-        depth = np.where(valid_depth_mask(frame, self.config.max_depth).reshape(h, w, 1), frame.depth, np.float32(0.0))
-        depth_image = o3d.t.geometry.Image(o3d.core.Tensor(np.ascontiguousarray(depth)))
-        color_image = o3d.t.geometry.Image(o3d.core.Tensor(frame.rgb.astype(np.float32) / 255.0))
-        # K as is: a shifted principal point (cx - 0.5) moves the fused surface 2 cm off the mesh
-        # (median, 96 x 96 frames; tests/perception/test_fusion_map.py measures it)
-        intrinsic = o3d.core.Tensor(frame.intrinsics.matrix(), o3d.core.float64)
-        extrinsic = o3d.core.Tensor(GL_TO_CV @ np.linalg.inv(frame.camera_pose.matrix()), o3d.core.float64)
-        max_depth = float(self.config.max_depth or max(float(np.nanmax(depth)), 1.0))
-        blocks = self._tsdf.compute_unique_block_coordinates(depth_image, intrinsic, extrinsic, 1.0, max_depth)
-        self._tsdf.integrate(blocks, depth_image, color_image, intrinsic, extrinsic, 1.0, max_depth)
-
+        integrate_tsdf(self._tsdf, frame, self.config.max_depth)
         lifted = backproject(frame, self.config.pixel_stride, self.config.max_depth)
         z = frame.depth.reshape(-1)[lifted.pixels]  # (N,) metres
         feats = features.reshape(-1, features.shape[2])[lifted.pixels]  # (N, C)
@@ -107,7 +96,7 @@ class FusionMap(MapReadout):
             self._feature_tree = cKDTree(self._features.centres())
         dist, rows = self._feature_tree.query(q, distance_upper_bound=self.config.voxel_size * math.sqrt(3))
         hit = np.isfinite(dist)
-        out[hit] = self._features.mean("feature")[rows[hit]]
+        out[hit] = self._features.mean("feature", rows[hit])
         return out
 
     # ------------------------------------------------------------------------------------ files
@@ -150,6 +139,21 @@ class FusionMap(MapReadout):
                 colors = mesh.vertex.colors.numpy() if "colors" in mesh.vertex else np.zeros_like(points)
                 self._surface = (points, np.clip(colors * 255.0, 0, 255).astype(np.uint8))
         return self._surface
+
+
+def integrate_tsdf(grid: o3d.t.geometry.VoxelBlockGrid, frame: Frame, max_depth: float | None) -> None:
+    """Fuse the frame's valid depth (metres, <= ``max_depth``) and colour into the TSDF ``grid``."""
+    h, w = frame.intrinsics.height, frame.intrinsics.width
+    depth = np.where(valid_depth_mask(frame, max_depth).reshape(h, w, 1), frame.depth, np.float32(0.0))
+    depth_image = o3d.t.geometry.Image(o3d.core.Tensor(np.ascontiguousarray(depth)))
+    color_image = o3d.t.geometry.Image(o3d.core.Tensor(frame.rgb.astype(np.float32) / 255.0))
+    # K as is: a shifted principal point (cx - 0.5) moves the fused surface 2 cm off the mesh
+    # (median, 96 x 96 frames; tests/perception/test_fusion_map.py measures it)
+    intrinsic = o3d.core.Tensor(frame.intrinsics.matrix(), o3d.core.float64)
+    extrinsic = o3d.core.Tensor(GL_TO_CV @ np.linalg.inv(frame.camera_pose.matrix()), o3d.core.float64)
+    far = float(max_depth or max(float(depth.max()), 1.0))
+    blocks = grid.compute_unique_block_coordinates(depth_image, intrinsic, extrinsic, 1.0, far)
+    grid.integrate(blocks, depth_image, color_image, intrinsic, extrinsic, 1.0, far)
 
 
 def new_tsdf_grid(voxel_size: float, fusion: FusionConfig) -> o3d.t.geometry.VoxelBlockGrid:

@@ -70,7 +70,7 @@ class PointCloudMap(MapReadout):
             self._tree = cKDTree(self.points())
         dist, index = self._tree.query(q, distance_upper_bound=self.config.voxel_size * math.sqrt(3))
         hit = np.isfinite(dist)
-        out[hit] = self.features()[index[hit]]
+        out[hit] = self._store.mean("feature", index[hit])
         return out
 
     # ------------------------------------------------------------------------------------ files

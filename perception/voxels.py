@@ -121,9 +121,11 @@ class VoxelSums:
         rows[hit] = self._sorted_rows[pos[hit]]
         return rows
 
-    def mean(self, name: str) -> np.ndarray:
-        """(M, C) weighted mean of a channel per voxel."""
-        return self._channels[name][: self._size] / np.maximum(self.weight, 1e-12)[:, None]
+    def mean(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """(M, C) weighted mean of a channel per voxel, or (R, C) for the given ``rows`` only."""
+        if rows is None:
+            rows = slice(0, self._size)
+        return self._channels[name][rows] / np.maximum(self._weight[rows], 1e-12)[:, None]
 
     def centres(self) -> np.ndarray:
         """(M, 3) voxel centres, metres."""

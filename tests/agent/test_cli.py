@@ -3,7 +3,6 @@
 import json
 
 import imageio.v3 as iio
-import pytest
 
 from agent.cli import main
 

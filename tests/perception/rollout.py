@@ -5,6 +5,24 @@ import open3d as o3d
 
 from envs.raycast import raycasting_scene
 from envs.scene import Scene
+from perception.maps import MapConfig
+from perception.occupancy import UNKNOWN
+
+
+def integrated_map(construction, rollout, config: MapConfig = MapConfig(pixel_stride=1)):
+    """A map of ``construction`` (a FeatureMap class) holding every frame of the rollout."""
+    scene, sim, frames, extractor = rollout
+    feature_map = construction(extractor, config)
+    for f in frames:
+        feature_map.integrate(f, extractor(f))
+    return feature_map
+
+
+def states_where_navigable(grid, navigation) -> tuple[np.ndarray, np.ndarray]:
+    """(states of the grid's known cells (K,), whether the simulator can stand at each (K,))."""
+    cells = np.argwhere(grid.cells != UNKNOWN)
+    navigable = np.array([navigation.is_navigable(p) for p in grid.cell_to_world(cells)])
+    return grid.cells[cells[:, 0], cells[:, 1]], navigable
 
 
 def instances_at(points: np.ndarray, scene: Scene) -> np.ndarray:

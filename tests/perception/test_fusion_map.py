@@ -7,19 +7,15 @@ import pytest
 
 from envs.raycast import raycasting_scene
 from perception.fusion_map import FusionMap
-from perception.maps import FeatureMap, MapConfig
+from perception.maps import FeatureMap
 from perception.occupancy import FREE, OCCUPIED
 from perception.pointcloud_map import PointCloudMap
-from tests.perception.rollout import instances_at, query_precision
+from tests.perception.rollout import instances_at, integrated_map, query_precision, states_where_navigable
 
 
 @pytest.fixture(scope="module")
 def fused(rollout):
-    scene, sim, frames, extractor = rollout
-    m = FusionMap(extractor, MapConfig(pixel_stride=1))
-    for f in frames:
-        m.integrate(f, extractor(f))
-    return m
+    return integrated_map(FusionMap, rollout)
 
 
 def test_surface_lies_on_the_true_mesh(fused, rollout):
@@ -32,11 +28,7 @@ def test_surface_lies_on_the_true_mesh(fused, rollout):
 
 
 def test_occupancy_agrees_with_navigability(fused, rollout):
-    sim = rollout[1]
-    grid = fused.occupancy_grid()
-    cells = np.argwhere(grid.cells != -1)
-    navigable = np.array([sim.navigation.is_navigable(p) for p in grid.cell_to_world(cells)])
-    states = grid.cells[cells[:, 0], cells[:, 1]]
+    states, navigable = states_where_navigable(fused.occupancy_grid(), rollout[1].navigation)
     assert (states[navigable] == OCCUPIED).mean() < 0.01
     assert (states[navigable] == FREE).mean() > 0.9
 

@@ -4,19 +4,15 @@ navigability, open-vocabulary query precision, sampling, save/load and bad input
 import numpy as np
 import pytest
 
-from perception.maps import FeatureMap, MapConfig
+from perception.maps import FeatureMap
 from perception.occupancy import FREE, OCCUPIED
 from perception.pointcloud_map import PointCloudMap
-from tests.perception.rollout import instances_at, query_precision
+from tests.perception.rollout import instances_at, integrated_map, query_precision, states_where_navigable
 
 
 @pytest.fixture(scope="module")
 def built(rollout):
-    scene, sim, frames, extractor = rollout
-    m = PointCloudMap(extractor, MapConfig(pixel_stride=1))
-    for f in frames:
-        m.integrate(f, extractor(f))
-    return m
+    return integrated_map(PointCloudMap, rollout)
 
 
 def test_is_a_feature_map(built):
@@ -25,12 +21,7 @@ def test_is_a_feature_map(built):
 
 
 def test_occupancy_agrees_with_the_simulators_navigability(built, rollout):
-    scene, sim, frames, extractor = rollout
-    grid = built.occupancy_grid()
-    cells = np.argwhere(grid.cells != -1)
-    centres = grid.cell_to_world(cells)
-    navigable = np.array([sim.navigation.is_navigable(p) for p in centres])
-    states = grid.cells[cells[:, 0], cells[:, 1]]
+    states, navigable = states_where_navigable(built.occupancy_grid(), rollout[1].navigation)
     # where the agent can stand the map saw no obstacle, and most of it as floor
     assert (states[navigable] == OCCUPIED).mean() < 0.01
     assert (states[navigable] == FREE).mean() > 0.95
