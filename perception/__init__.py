@@ -7,6 +7,7 @@ the 3D-LLM, an occupancy grid for the policies, text relevance for queries).
 Imports only ``envs``' small types; never ``agent`` or ``policies``.
 """
 
+from perception.clip_features import ClipFeatureConfig, ClipFeatureExtractor, DenseRecipe
 from perception.color_features import ColorFeatureExtractor
 from perception.features import FeatureExtractor
 from perception.fusion_map import FusionConfig, FusionMap
@@ -20,7 +21,10 @@ __all__ = [
     "FREE",
     "OCCUPIED",
     "UNKNOWN",
+    "ClipFeatureConfig",
+    "ClipFeatureExtractor",
     "ColorFeatureExtractor",
+    "DenseRecipe",
     "FeatureExtractor",
     "FeatureMap",
     "FusionConfig",
