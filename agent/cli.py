@@ -23,7 +23,11 @@ from pathlib import Path
 import numpy as np
 
 TASKS = ("pointnav", "objectnav", "instruction")
-MAP_CONSTRUCTIONS = {"pointcloud": ("perception.pointcloud_map", "PointCloudMap"), "fusion": ("perception.fusion_map", "FusionMap")}
+MAP_CONSTRUCTIONS = {
+    "pointcloud": ("perception.pointcloud_map", "PointCloudMap"),
+    "fusion": ("perception.fusion_map", "FusionMap"),
+    "neural": ("perception.neural_field_map", "NeuralFieldMap"),
+}
 """``nav3d map --construction`` name -> (module, class) of a ``FeatureMap`` taking (extractor, MapConfig)."""
 
 

@@ -22,8 +22,12 @@ from envs.house import generate_house
 from envs.simulator import SensorConfig
 from envs.types import Action, Pose
 from perception import FusionMap, MapConfig, PointCloudMap, SemanticTextExtractor, SentenceEncoder
+from perception.neural_field_map import NeuralFieldMap
 from perception.fusion_map import FusionConfig, integrate_tsdf, new_tsdf_grid
 from perception.text_encoder import default_encoder_path
+
+
+CONSTRUCTIONS = {"pointcloud": PointCloudMap, "fusion": FusionMap, "neural": NeuralFieldMap}
 
 
 def rollout_frames(scene, size: int, n: int, seed: int):
@@ -61,11 +65,11 @@ def surface_quality(feature_map, frames, scene) -> tuple[float, float]:
     return accuracy, completeness
 
 
-def peak_memory_after(scene, extractor, n: int) -> None:
+def peak_memory_after(scene, extractor, constructions, n: int) -> None:
     """Integrate ``n`` frames at 128 px per construction and print the process's peak RSS."""
     import resource
 
-    for cls in (PointCloudMap, FusionMap):
+    for cls in constructions:
         m = cls(extractor, MapConfig())
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         for f in rollout_frames(scene, 128, n, 1):  # frames are not kept
@@ -80,16 +84,19 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--house", type=int, default=0)
     parser.add_argument("--memory-frames", type=int, default=0, help="also integrate this many frames and print peak memory")
+    parser.add_argument("--constructions", nargs="+", choices=tuple(CONSTRUCTIONS), default=tuple(CONSTRUCTIONS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=(128, 256))
     args = parser.parse_args()
     scene = generate_house(args.house)
     extractor = SemanticTextExtractor.from_scene(scene, SentenceEncoder.from_path(default_encoder_path()))
     print(f"house:{args.house}, {args.frames} frames, {extractor.dim}-d features, voxel 0.05 m, pixel stride 2")
     print(f"{'size':>5} {'construction':>12} {'frames/s':>9} {'ms/frame':>9} {'points':>8} {'vs TSDF':>8}")
-    for size in (128, 256):
+    constructions = [CONSTRUCTIONS[c] for c in args.constructions]
+    for size in args.sizes:
         frames = list(rollout_frames(scene, size, args.frames, args.house))
         tsdf_s = time_tsdf_only(frames, MapConfig().voxel_size, MapConfig().max_depth)
         print(f"{size:>5} {'o3d TSDF':>12} {1 / tsdf_s:>9.1f} {tsdf_s * 1e3:>9.1f} {'':>8} {1.0:>8.2f}")
-        for cls in (PointCloudMap, FusionMap):
+        for cls in constructions:
             m = cls(extractor, MapConfig())
             extract_s = integrate_s = 0.0
             for f in frames:  # features made per frame: a 256 x 256 x 384 frame is 96 MiB
@@ -105,7 +112,7 @@ def main() -> None:
                   f"   accuracy {accuracy * 100:.2f} cm, completeness {completeness * 100:.2f} cm")
         print(f"{size:>5} {'(features)':>12} {len(frames) / extract_s:>9.1f} {extract_s / len(frames) * 1e3:>9.1f}")
     if args.memory_frames:
-        peak_memory_after(scene, extractor, args.memory_frames)
+        peak_memory_after(scene, extractor, constructions, args.memory_frames)
 
 if __name__ == "__main__":
     main()

@@ -34,4 +34,18 @@ __all__ = [
     "PointCloudMap",
     "SemanticTextExtractor",
     "SentenceEncoder",
+    "NeuralFieldConfig",
+    "NeuralFieldMap",
 ]
+
+_LAZY = {"NeuralFieldMap": "perception.neural_field_map", "NeuralFieldConfig": "perception.neural_field_map"}
+"""Exports whose modules import torch at import time: loaded on first access (PEP 562), so that
+``import perception`` stays light."""
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'perception' has no attribute {name!r}")

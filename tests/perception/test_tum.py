@@ -20,6 +20,7 @@ from envs.types import Action, CameraIntrinsics, Pose
 from perception.color_features import ColorFeatureExtractor
 from perception.geometry import backproject
 from perception.maps import MapConfig
+from perception.neural_field_map import NeuralFieldMap
 from perception.pointcloud_map import PointCloudMap
 from envs.types import Z_UP_TO_Y_UP
 from perception.tum import (
@@ -364,6 +365,10 @@ def test_cli_export_then_map(tmp_path, capsys):
     assert "frames: 16" in printed and "points:" in printed and "extent:" in printed
     loaded = PointCloudMap.load(out, ColorFeatureExtractor())
     assert loaded.frames_integrated == 16 and len(loaded) > 100 and loaded.config.voxel_size == 0.1
+    neural_out = tmp_path / "neural.npz"
+    assert main(["map", str(folder), "--out", str(neural_out), "--construction", "neural", "--voxel-size", "0.1"]) == 0
+    neural = NeuralFieldMap.load(neural_out, ColorFeatureExtractor())
+    assert neural.frames_integrated == 16 and len(neural) > 100
 
 
 def test_cli_missing_folder(tmp_path, capsys):

@@ -1,0 +1,154 @@
+"""The neural-field map: its sparse latent grid, online convergence, and the map interface against the
+simulator's ground truth."""
+
+import numpy as np
+import open3d as o3d
+import pytest
+import torch
+
+from envs.raycast import raycasting_scene
+from perception.geometry import backproject
+from perception.maps import FeatureMap, MapConfig
+from perception.neural_field_map import NeuralFieldConfig, NeuralFieldMap
+from perception.neural_grid import SparseLatentGrid
+from perception.occupancy import FREE, OCCUPIED
+from perception.pointcloud_map import PointCloudMap
+from tests.perception.rollout import instances_at, integrated_map, query_precision, states_where_navigable
+
+
+@pytest.fixture(scope="module")
+def field(rollout):
+    return integrated_map(NeuralFieldMap, rollout, MapConfig())
+
+
+# ---------------------------------------------------------------------------------------- the grid
+
+
+def test_trilinear_interpolation_is_exact_for_linear_functions():
+    grid = SparseLatentGrid(vertex_size=0.1, dim=2, initial_capacity=8)
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-0.5, 0.5, size=(200, 3))
+    grid.allocate_cells(points)
+    assert grid.grew and grid.latents.shape[0] >= len(grid)  # grown past its 8 first rows
+    vertices = grid.vertex_positions_of(np.arange(len(grid)))  # (M, 3)
+    with torch.no_grad():  # latent = (x + 2y - 3z, 1): linear in position
+        grid.latents[: len(grid), 0] = torch.from_numpy(vertices @ np.array([1.0, 2.0, -3.0])).float()
+        grid.latents[: len(grid), 1] = 1.0
+    latent, known = grid.interpolate(torch.from_numpy(points).float())
+    assert known.all()
+    np.testing.assert_allclose(latent[:, 0].detach().numpy(), points @ np.array([1.0, 2.0, -3.0]), atol=1e-5)
+    far, known_far = grid.interpolate(torch.tensor([[5.0, 5.0, 5.0]]))
+    assert not known_far.any() and float(far.detach().abs().sum()) == 0.0
+
+
+def test_cells_already_allocated_cost_nothing_and_keep_their_latents():
+    grid = SparseLatentGrid(vertex_size=0.1, dim=1)
+    points = np.array([[0.05, 0.05, 0.05], [0.15, 0.05, 0.05]])
+    first, rows, fresh = grid.allocate_cells(points)
+    assert len(first) == 2 and rows.shape == (2, 8) and len(fresh) == 12  # two cells sharing a face
+    with torch.no_grad():
+        grid.latents[: len(grid)] = 7.0
+    again, _, fresh_again = grid.allocate_cells(points + 0.01)
+    assert len(again) == 0 and len(fresh_again) == 0 and len(grid) == 12
+    assert float(grid.latents.detach()[: len(grid)].min()) == 7.0
+
+
+# ---------------------------------------------------------------------------------------- online training
+
+
+def test_field_converges_on_one_frame(rollout):
+    """On a single frame, repeated gradient steps drive the signed-distance error at the frame's true
+    surface points below 5 mm (median; measured 2.7 mm after 100 steps, 2 mm after 200) and the feature error below 0.05 (1 - cosine, median)."""
+    scene, sim, frames, extractor = rollout
+    frame = frames[0]
+    features = extractor(frame)
+    field = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=1))
+    field.integrate(frame, features)
+    surface = backproject(frame, stride=3)  # true surface points (the renderer's depth is exact)
+    truth = features.reshape(-1, extractor.dim)[surface.pixels]
+
+    def errors():
+        sdf = np.abs(field.signed_distance(surface.points))
+        cosine = np.sum(field.query(surface.points) * truth, axis=1)
+        return float(np.nanmedian(sdf)), float(np.median(1.0 - cosine))
+
+    before = errors()
+    for _ in range(100):
+        field.optimise_on(frame, features)
+    after = errors()
+    assert after[0] < before[0] and after[1] < before[1]
+    assert after[0] < 0.005 and after[1] < 0.05, (before, after)
+
+
+def test_a_frame_seen_again_allocates_nothing(rollout):
+    scene, sim, frames, extractor = rollout
+    field = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=0))
+    field.integrate(frames[0], extractor(frames[0]))
+    vertices = len(field.grid)
+    field.integrate(frames[0], extractor(frames[0]))
+    assert len(field.grid) == vertices > 0
+
+
+# ---------------------------------------------------------------------------------------- the map
+
+
+def test_surface_lies_on_the_true_mesh(field, rollout):
+    scene, sim, frames, extractor = rollout
+    assert isinstance(field, FeatureMap) and field.frames_integrated == len(frames)
+    assert len(field) > 1000
+    distance = raycasting_scene(scene).compute_distance(o3d.core.Tensor(field.points())).numpy()
+    assert np.median(distance) < 0.01 and np.percentile(distance, 95) < field.config.voxel_size
+
+
+def test_occupancy_agrees_with_navigability(field, rollout):
+    states, navigable = states_where_navigable(field.occupancy_grid(), rollout[1].navigation)
+    assert (states[navigable] == OCCUPIED).mean() < 0.01
+    assert (states[navigable] == FREE).mean() > 0.9
+
+
+def test_decoded_features_answer_text_queries(field, rollout):
+    scene = rollout[0]
+    norms = np.linalg.norm(field.features(), axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-4)  # every surface point decodes a unit feature
+    seen = sorted({scene.objects[i].category for i in np.unique(instances_at(field.points(), scene)) if i > 0})
+    targets = [c for c in seen if c not in ("wall", "floor", "ceiling")]
+    assert len(targets) >= 3
+    precision = {c: query_precision(field, scene, c) for c in targets}
+    assert np.mean(list(precision.values())) >= 0.9, precision
+
+
+def test_queryable_at_continuous_points(field):
+    points = field.points()[:50]
+    offsets = np.array([0.013, -0.021, 0.007], np.float32)  # off the voxel centres and vertices
+    near = field.query(points + offsets)
+    assert near.shape == (50, field.extractor.dim)
+    assert np.mean(np.sum(near * field.query(points), axis=1)) > 0.9  # smooth: nearby points agree
+    np.testing.assert_array_equal(field.query(np.array([[100.0, 100.0, 100.0]])), 0.0)
+    assert np.isnan(field.signed_distance(np.array([[100.0, 100.0, 100.0]]))).all()
+
+
+def test_save_load_round_trip(field, rollout, tmp_path):
+    loaded = NeuralFieldMap.load(field.save(tmp_path / "neural.npz"), rollout[3])
+    np.testing.assert_allclose(field.points(), loaded.points(), atol=1e-6)
+    np.testing.assert_allclose(field.features(), loaded.features(), atol=1e-6)
+    probe = field.points()[:100] + 0.02
+    np.testing.assert_allclose(field.signed_distance(probe), loaded.signed_distance(probe), atol=1e-6)
+    assert loaded.frames_integrated == field.frames_integrated and loaded.field == field.field
+    frame = rollout[2][-1]
+    loaded.integrate(frame, rollout[3](frame))  # a loaded map keeps learning
+    with pytest.raises(ValueError, match="'neural' map, not 'pointcloud'"):
+        PointCloudMap.load(tmp_path / "neural.npz", rollout[3])
+
+
+def test_bad_config_and_inputs(rollout):
+    scene, sim, frames, extractor = rollout
+    with pytest.raises(ValueError, match="vertex_size"):
+        NeuralFieldConfig(vertex_size=0.0)
+    with pytest.raises(ValueError, match="rays_per_step"):
+        NeuralFieldConfig(rays_per_step=0)
+    field = NeuralFieldMap(extractor)
+    with pytest.raises(ValueError, match="features must be"):
+        field.integrate(frames[0], np.zeros((4, 4, extractor.dim), np.float32))
+    blank = frames[0].__class__(**{**frames[0].__dict__, "depth": np.full_like(frames[0].depth, np.nan)})
+    field.integrate(blank, extractor(blank))  # no valid depth: nothing to learn, documented masking
+    assert len(field.grid) == 0 and field.steps_taken == 0
