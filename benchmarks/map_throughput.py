@@ -1,8 +1,8 @@
 """Map integration throughput on a rollout in a generated house: frames/s per construction at
 128 and 256 px (ground-truth semantic-text features, 384-d), beside open3d's ``VoxelBlockGrid`` TSDF
 integrating the same frames (geometry and colour only); the maps' point counts and their quality
-against the true mesh (accuracy: mean distance of map points to the mesh; completeness: mean
-distance of the observed true surface, the frames' back-projected pixels, to the map; cm); and with
+against the true mesh (``perception.evaluation``: accuracy and completeness in cm, and the
+precision of the top-100 points for each object category seen, by text query); and with
 ``--memory-frames N`` the peak resident memory after integrating N frames at 128 px.
 
     python benchmarks/map_throughput.py [--frames 100] [--house 0] [--memory-frames 1000]
@@ -22,8 +22,9 @@ from envs.house import generate_house
 from envs.simulator import SensorConfig
 from envs.types import Action, Pose
 from perception import FusionMap, MapConfig, PointCloudMap, SemanticTextExtractor, SentenceEncoder
-from perception.neural_field_map import NeuralFieldMap
+from perception.evaluation import object_categories_in, query_precision, surface_quality
 from perception.fusion_map import FusionConfig, integrate_tsdf, new_tsdf_grid
+from perception.neural_field_map import NeuralFieldMap
 from perception.text_encoder import default_encoder_path
 
 
@@ -48,21 +49,6 @@ def time_tsdf_only(frames, voxel_size: float, max_depth: float) -> float:
     for f in frames:
         integrate_tsdf(grid, f, max_depth)
     return (time.perf_counter() - t) / len(frames)
-
-
-def surface_quality(feature_map, frames, scene) -> tuple[float, float]:
-    """(accuracy, completeness) in metres against the true mesh (see module doc)."""
-    import open3d as o3d
-    from scipy.spatial import cKDTree
-
-    from envs.raycast import raycasting_scene
-    from perception.geometry import backproject
-
-    points = feature_map.points()
-    accuracy = float(raycasting_scene(scene).compute_distance(o3d.core.Tensor(points)).numpy().mean())
-    observed = np.concatenate([backproject(f, stride=4).points for f in frames])
-    completeness = float(cKDTree(points).query(observed)[0].mean())
-    return accuracy, completeness
 
 
 def peak_memory_after(scene, extractor, constructions, n: int) -> None:
@@ -108,8 +94,10 @@ def main() -> None:
                 integrate_s += time.perf_counter() - t
             s = integrate_s / len(frames)
             accuracy, completeness = surface_quality(m, frames, scene)
+            precision = [query_precision(m, scene, c) for c in object_categories_in(m, scene)]
             print(f"{size:>5} {cls.__name__:>12} {1 / s:>9.1f} {s * 1e3:>9.1f} {len(m.points()):>8} {s / tsdf_s:>8.2f}"
-                  f"   accuracy {accuracy * 100:.2f} cm, completeness {completeness * 100:.2f} cm")
+                  f"   accuracy {accuracy * 100:.2f} cm, completeness {completeness * 100:.2f} cm,"
+                  f" query precision mean {np.mean(precision):.2f} min {np.min(precision):.2f} ({len(precision)} categories)")
         print(f"{size:>5} {'(features)':>12} {len(frames) / extract_s:>9.1f} {extract_s / len(frames) * 1e3:>9.1f}")
     if args.memory_frames:
         peak_memory_after(scene, extractor, constructions, args.memory_frames)

@@ -10,7 +10,8 @@ from perception.fusion_map import FusionMap
 from perception.maps import FeatureMap
 from perception.occupancy import FREE, OCCUPIED
 from perception.pointcloud_map import PointCloudMap
-from tests.perception.rollout import instances_at, integrated_map, query_precision, states_where_navigable
+from perception.evaluation import object_categories_in, query_precision
+from tests.perception.rollout import integrated_map, states_where_navigable
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,7 @@ def test_fused_features_answer_text_queries(fused, rollout):
     scene = rollout[0]
     has_feature = np.linalg.norm(fused.features(), axis=1) > 0
     assert has_feature.mean() > 0.8  # at 96 x 96 far surfaces get fewer pixels than voxels
-    seen = sorted({scene.objects[i].category for i in np.unique(instances_at(fused.points(), scene)) if i > 0})
-    targets = [c for c in seen if c not in ("wall", "floor", "ceiling")]
+    targets = object_categories_in(fused, scene)
     assert len(targets) >= 3
     precision = {c: query_precision(fused, scene, c) for c in targets}
     # books standing in shelves share 5 cm voxels with the shelf: fusion averages them (0.74 measured)

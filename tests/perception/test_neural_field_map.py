@@ -13,7 +13,8 @@ from perception.neural_field_map import NeuralFieldConfig, NeuralFieldMap
 from perception.neural_grid import SparseLatentGrid
 from perception.occupancy import FREE, OCCUPIED
 from perception.pointcloud_map import PointCloudMap
-from tests.perception.rollout import instances_at, integrated_map, query_precision, states_where_navigable
+from perception.evaluation import object_categories_in, query_precision
+from tests.perception.rollout import integrated_map, states_where_navigable
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +111,7 @@ def test_decoded_features_answer_text_queries(field, rollout):
     scene = rollout[0]
     norms = np.linalg.norm(field.features(), axis=1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-4)  # every surface point decodes a unit feature
-    seen = sorted({scene.objects[i].category for i in np.unique(instances_at(field.points(), scene)) if i > 0})
-    targets = [c for c in seen if c not in ("wall", "floor", "ceiling")]
+    targets = object_categories_in(field, scene)
     assert len(targets) >= 3
     precision = {c: query_precision(field, scene, c) for c in targets}
     assert np.mean(list(precision.values())) >= 0.9, precision
