@@ -6,8 +6,8 @@ signed distance, colour and feature. It is trained **online**, frame by frame:
 
 1. *Allocate*: the corners of the grid cells where the frame's depth lands (and a truncation
    distance in front of it) get latents.
-2. *Initialise from fusion*: a new vertex starts at the average, over the frame's pixels that
-   allocated it, of the fused observation: its projective signed distance (pixel depth minus the
+2. *Initialise from fusion*: a new vertex starts at the average, over the new cells it is a
+   corner of (one of the frame's pixels per cell), of the fused observation: its projective signed distance (pixel depth minus the
    vertex's depth along the camera axis, truncated), the pixel colour, and the feature code that the
    feature decoder's linear basis maps closest to the pixel feature (least squares, ``pinv``).
 3. *Optimise*: ``steps_per_frame`` gradient steps, each on ``rays_per_step`` rays sampled from the
@@ -178,6 +178,8 @@ class NeuralFieldMap(MapReadout):
         latent, known = self.grid.interpolate(points.reshape(-1, 3))  # (R*S, D), (R*S,)
         sdf, color = self.decoders.signed_distance_and_color(latent)  # (R*S,), (R*S, 3)
         known = known.reshape(r, s)
+        if not known.any():  # cannot happen after _allocate, but never average an empty set
+            return {}
         sdf_loss = ((sdf.reshape(r, s) - target_sdf).abs() / trunc)[known].mean()
         surface = known[:, 0]  # (R,) sample 0 of every ray is its measured surface point
         color_loss = (color.reshape(r, s, 3)[:, 0] - rgb).abs().sum(dim=1)[surface].mean()
