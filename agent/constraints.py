@@ -1,0 +1,130 @@
+"""Constrained decoding: location tokens only in complete groups (3 for a waypoint, 6 for a box).
+
+``LocationGroupProcessor`` is a ``transformers.LogitsProcessor``. It reads the state from the ids
+generated so far (no hidden state, so it works with batches, beams and restarts): ``r`` = the number
+of location tokens at the end of the sequence (the trailing run). Rules, for a group size ``g``:
+
+1. inside a group (``r % g != 0``): only location tokens are allowed (not even EOS), so a group
+   always completes;
+2. right after a complete group (``r > 0`` and ``r % g == 0``): location tokens are forbidden, so
+   the step's text comes before the next group, unless ``consecutive_groups`` is set (then a new
+   group may follow directly);
+3. right after a trigger token (one of ``force_after_token_ids``, e.g. the id of a marker the data
+   puts before a position): only location tokens are allowed, so a group starts;
+4. budget: with ``max_length`` set (the length of ``input_ids`` at which generation stops), a group
+   may start only if it can complete within it; this overrides rule 3, so output is never cut mid-group.
+
+Elsewhere the logits are untouched. Forbidden entries become ``-inf``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from transformers import LogitsProcessor, PreTrainedTokenizerBase
+
+
+class LocationGroupProcessor(LogitsProcessor):
+    """Enforces the location-token grammar described in the module docstring.
+
+    ``location_ids``: the ids of ``<loc0>``..``<loc{B-1}>`` (``agent.tokenizer.location_token_ids``);
+    ``group_size``: tokens per group (3: x y z waypoint; 6: box); ``consecutive_groups``: whether a
+    group may directly follow another; ``force_after_token_ids``: ids after which a group must start;
+    ``max_length``: the ``input_ids`` length at which generation ends (None: no budget rule).
+    """
+
+    def __init__(
+        self,
+        location_ids: Iterable[int],
+        group_size: int = 3,
+        consecutive_groups: bool = False,
+        force_after_token_ids: Iterable[int] = (),
+        max_length: int | None = None,
+    ) -> None:
+        ids = sorted(set(int(i) for i in location_ids))
+        if not ids:
+            raise ValueError("LocationGroupProcessor: location_ids is empty; pass agent.tokenizer.location_token_ids(tokenizer)")
+        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+            raise ValueError(f"LocationGroupProcessor: group_size must be an integer >= 1, got {group_size!r}")
+        force = sorted(set(int(i) for i in force_after_token_ids))
+        overlap = set(force) & set(ids)
+        if overlap:
+            raise ValueError(f"LocationGroupProcessor: force_after_token_ids must not be location tokens, got {sorted(overlap)}")
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 0):
+            raise ValueError(f"LocationGroupProcessor: max_length must be None or an integer >= 0, got {max_length!r}")
+        self.location_ids = torch.tensor(ids, dtype=torch.long)
+        self.force_ids = torch.tensor(force, dtype=torch.long)
+        self.group_size = group_size
+        self.consecutive_groups = consecutive_groups
+        self.max_length = max_length
+        self._cache_key: tuple[int, str] | None = None
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """input_ids (B, T) ids so far, scores (B, V) next-token logits -> (B, V) with forbidden ids at -inf."""
+        b, t = input_ids.shape
+        device = scores.device
+        loc_ids, is_loc_vocab = self._vocab_mask(scores.shape[-1], device)  # (L,), (V,)
+        if t == 0:
+            run = torch.zeros(b, dtype=torch.long, device=device)
+            forced = torch.zeros(b, dtype=torch.bool, device=device)
+        else:
+            ids = input_ids.to(device)
+            is_loc = torch.isin(ids, loc_ids)  # (B, T)
+            # index + 1 of the last non-location token (0 if none) -> length of the trailing location run
+            positions = torch.arange(1, t + 1, device=device).expand(b, t)
+            last_other = torch.where(is_loc, 0, positions).max(dim=1).values  # (B,)
+            run = t - last_other  # (B,)
+            forced = torch.isin(ids[:, -1], self.force_ids.to(device))  # (B,) the last token is a trigger
+        in_group = run % self.group_size != 0  # (B,)
+        completed = (run > 0) & ~in_group
+        can_start = torch.ones_like(in_group)
+        if self.max_length is not None:
+            can_start = torch.full_like(in_group, self.max_length - t >= self.group_size)
+        if not self.consecutive_groups:
+            can_start = can_start & ~completed
+        only_loc = in_group | (forced & can_start)  # (B,)
+        no_loc = ~only_loc & ~can_start  # (B,)
+        forbidden = (only_loc.unsqueeze(1) & ~is_loc_vocab) | (no_loc.unsqueeze(1) & is_loc_vocab)  # (B, V)
+        return scores.masked_fill(forbidden, float("-inf"))
+
+    def _vocab_mask(self, vocab_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Location ids on ``device`` and the (V,) bool mask of location ids, cached per size and device."""
+        key = (vocab_size, str(device))
+        if self._cache_key != key:
+            loc_ids = self.location_ids.to(device)
+            mask = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+            mask[loc_ids[loc_ids < vocab_size]] = True
+            self._cache_key, self._cache = key, (loc_ids, mask)
+        return self._cache
+
+
+@dataclass(frozen=True)
+class LocationGrammar:
+    """The grammar a model's output follows, in tokens' names (saved with nothing; pass it to generate).
+
+    ``group_size``: 3 (waypoint ``x y z``) or 6 (box ``xmin ymin zmin xmax ymax zmax``);
+    ``consecutive_groups``: whether one group may directly follow another; ``force_after``: token
+    strings (each a single token of the tokenizer) after which a group must start.
+    """
+
+    group_size: int = 3
+    consecutive_groups: bool = False
+    force_after: tuple[str, ...] = ()
+
+    def processor(
+        self, tokenizer: PreTrainedTokenizerBase, location_ids: Iterable[int], max_length: int | None = None
+    ) -> LocationGroupProcessor:
+        """The logits processor for this grammar; ``max_length`` as in :class:`LocationGroupProcessor`."""
+        force_ids = []
+        vocab = tokenizer.get_vocab()
+        for token in self.force_after:
+            if token not in vocab:
+                raise ValueError(
+                    f"LocationGrammar.force_after: {token!r} is not a single token of the tokenizer; "
+                    f"add it as a token or use a marker the tokenizer has"
+                )
+            force_ids.append(vocab[token])
+        return LocationGroupProcessor(location_ids, self.group_size, self.consecutive_groups, force_ids, max_length)

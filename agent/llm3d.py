@@ -1,0 +1,606 @@
+"""The 3D-LLM: a scene encoder's K query vectors as a soft prefix of a causal language model.
+
+Prompt layout (token positions, one sequence)::
+
+    <bos> <scene> [q_1 ... q_K] instruction tokens <plan> | answer tokens <eos>
+
+- ``<bos>``, ``<scene>``, ``<plan>``, ``<eos>`` are the tokenizer's special tokens (``agent.tokenizer``);
+- ``[q_1 ... q_K]`` are K extra positions right after ``<scene>`` (which stays, as a marker): their
+  input embeddings are the scene encoder's (B, K, H) output instead of token embeddings. In the id
+  tensors these positions hold ``<pad>`` ids as placeholders (``EncodedBatch.scene_slots`` marks
+  them) and the embeddings are swapped in by ``masked_scatter`` before the LM sees them;
+- the instruction and the answer are tokenized as given (no spaces added, no special tokens allowed
+  in them); the prompt ends with ``<plan>`` and everything after it is the answer;
+- the loss covers the answer tokens and the final ``<eos>`` only: labels are -100 on ``<bos>``,
+  ``<scene>``, the prefix, the instruction, ``<plan>`` and padding.
+
+Position ids are ``cumsum(attention_mask) - 1``, the same rule ``generate`` uses, so a right-padded
+training batch and a left-padded generation batch see the same positions. ``generate`` runs the
+encoder once and passes the embeddings to the LM's ``generate(inputs_embeds=...)``: the prefix is
+prefilled once and then lives in the KV cache like any prompt token.
+
+The language model is either a small Llama-style model built from a config (:class:`SmallLlama`,
+trained from scratch here) or a user's local causal LM (:class:`LocalLM`, loaded with
+``local_files_only=True``). A folder written by :meth:`ThreeDLLM.save_pretrained` holds
+``config.json``, ``scene_encoder.safetensors``, ``lm/`` and ``tokenizer/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LlamaConfig,
+    LogitsProcessorList,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from agent.constraints import LocationGrammar
+from agent.location_codec import LocationCodec
+from agent.scene_encoder import SceneEncoder, SceneEncoderConfig, check_scene_inputs
+from agent.tokenizer import BOS, EOS, PAD, PLAN, SCENE, SPECIAL_TOKENS, check_tokenizer, location_token_ids
+
+FORMAT = "nav3d-3d-llm"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+ENCODER_FILE = "scene_encoder.safetensors"
+LM_DIR = "lm"
+TOKENIZER_DIR = "tokenizer"
+IGNORE = -100
+"""Label of positions without loss (CrossEntropy's ignore_index)."""
+
+
+# -- language-model sources (variants as small classes) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmallLlama:
+    """A small Llama-style causal LM built from a config and trained here (the default).
+
+    Defaults give about 15M parameters with a ~2k BPE vocabulary + 64 location tokens.
+    ``kv_heads`` None means ``heads`` (no grouped-query attention).
+    """
+
+    hidden: int = 384
+    layers: int = 6
+    heads: int = 6
+    kv_heads: int | None = None
+    intermediate: int = 1536
+    max_positions: int = 1024
+    tie_embeddings: bool = True
+
+    kind = "small_llama"
+
+    def build(self, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+        """A freshly initialised ``LlamaForCausalLM`` with one embedding row per tokenizer token."""
+        vocab = tokenizer.get_vocab()
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=self.hidden,
+            intermediate_size=self.intermediate,
+            num_hidden_layers=self.layers,
+            num_attention_heads=self.heads,
+            num_key_value_heads=self.kv_heads or self.heads,
+            max_position_embeddings=self.max_positions,
+            tie_word_embeddings=self.tie_embeddings,
+            pad_token_id=vocab[PAD],
+            bos_token_id=vocab[BOS],
+            eos_token_id=vocab[EOS],
+        )
+        return AutoModelForCausalLM.from_config(config)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class LocalLM:
+    """A user's causal LM in a local folder (``AutoModelForCausalLM.from_pretrained(path, local_files_only=True)``).
+
+    Its token embeddings are resized to the tokenizer when they have fewer rows; the tokenizer must
+    have nav3d's special and location tokens (see :func:`extend_tokenizer`).
+    """
+
+    path: str
+
+    kind = "local"
+
+    def build(self, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+        """The model from ``path``, embeddings resized to hold every tokenizer token."""
+        if not Path(self.path).is_dir():
+            raise FileNotFoundError(f"LocalLM: no model folder at {self.path}; give a folder written by save_pretrained")
+        lm = AutoModelForCausalLM.from_pretrained(self.path, local_files_only=True)
+        if lm.get_input_embeddings().num_embeddings < len(tokenizer):
+            lm.resize_token_embeddings(len(tokenizer))
+        return lm
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "path": self.path}
+
+
+LMSource = SmallLlama | LocalLM
+
+
+def lm_source_from_dict(data: dict[str, Any]) -> LMSource:
+    """The :class:`SmallLlama` or :class:`LocalLM` saved by its ``to_dict``."""
+    data = dict(data)
+    kind = data.pop("kind", None)
+    for cls in (SmallLlama, LocalLM):
+        if kind == cls.kind:
+            return cls(**data)
+    raise ValueError(f"unknown language-model kind {kind!r}; expected 'small_llama' or 'local'")
+
+
+# -- config ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThreeDLLMConfig:
+    """The 3D-LLM: scene encoder sizes, the location codec (scene bounds in metres and bins) and the LM source."""
+
+    encoder: SceneEncoderConfig
+    codec: LocationCodec
+    lm: LMSource = field(default_factory=SmallLlama)
+
+    @property
+    def bins(self) -> int:
+        """Location bins per axis (= number of location tokens)."""
+        return self.codec.bins
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict, as written to ``config.json``."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "encoder": self.encoder.to_dict(),
+            "codec": self.codec.to_dict(),
+            "bins": self.codec.bins,
+            "lm": self.lm.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ThreeDLLMConfig:
+        """The config saved by :meth:`to_dict`."""
+        if data.get("format") != FORMAT:
+            raise ValueError(f"not a nav3d 3D-LLM config (format {data.get('format')!r}, expected {FORMAT!r})")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"3D-LLM config format_version {data.get('format_version')!r} is not supported (this code reads "
+                f"{FORMAT_VERSION}); save the model again with this version of nav3d"
+            )
+        for key in ("encoder", "codec", "lm"):
+            if key not in data:
+                raise ValueError(f"3D-LLM config lacks the key {key!r}")
+        codec = LocationCodec.from_dict(data["codec"])
+        if "bins" in data and data["bins"] != codec.bins:
+            raise ValueError(f"3D-LLM config: bins={data['bins']} disagrees with the codec's bins={codec.bins}")
+        return cls(SceneEncoderConfig.from_dict(data["encoder"]), codec, lm_source_from_dict(data["lm"]))
+
+
+# -- batches ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class EncodedBatch:
+    """Token tensors of a batch in the prompt layout of the module docstring, all (B, L).
+
+    ``input_ids``: token ids (``<pad>`` at prefix slots and padding); ``attention_mask``: 1 = real
+    position (prefix slots included), 0 = padding; ``labels``: the ids where the loss applies, -100
+    elsewhere; ``scene_slots``: True at the K prefix positions of each row; ``position_ids``:
+    ``cumsum(attention_mask) - 1`` clamped at 0.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    scene_slots: torch.Tensor
+    position_ids: torch.Tensor
+
+    def to(self, device: torch.device | str) -> EncodedBatch:
+        tensors = (self.input_ids, self.attention_mask, self.labels, self.scene_slots, self.position_ids)
+        return EncodedBatch(*(t.to(device) for t in tensors))
+
+
+@dataclass
+class ThreeDLLMOutput:
+    """``loss``: mean cross-entropy over answer tokens (None without answers); ``logits`` (B, L, V)
+    over the positions of ``batch`` (prefix included)."""
+
+    loss: torch.Tensor | None
+    logits: torch.Tensor
+    batch: EncodedBatch
+
+
+# -- the model -------------------------------------------------------------------------------------
+
+
+class ThreeDLLM(nn.Module):
+    """Scene encoder + causal LM + tokenizer. See the module docstring for the prompt layout.
+
+    ``ThreeDLLM(config, tokenizer)`` builds the encoder and the LM of ``config.lm``; ``lm`` gives a
+    ready model instead (used by :meth:`from_pretrained`). ``seed`` makes the fresh weights
+    reproducible without touching the global RNG.
+    """
+
+    def __init__(
+        self,
+        config: ThreeDLLMConfig,
+        tokenizer: PreTrainedTokenizerBase,
+        lm: PreTrainedModel | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        check_tokenizer(tokenizer, config.bins)
+        self.config = config
+        self.tokenizer = tokenizer
+        vocab = tokenizer.get_vocab()
+        self.pad_id, self.bos_id, self.eos_id = vocab[PAD], vocab[BOS], vocab[EOS]
+        self.scene_id, self.plan_id = vocab[SCENE], vocab[PLAN]
+        self.location_ids = location_token_ids(tokenizer)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.lm = lm if lm is not None else config.lm.build(tokenizer)
+            rows = self.lm.get_input_embeddings().num_embeddings
+            if rows < len(tokenizer):
+                raise ValueError(
+                    f"the language model has {rows} token embeddings but the tokenizer has {len(tokenizer)} tokens; "
+                    f"resize the LM's embeddings (resize_token_embeddings) or use its matching tokenizer"
+                )
+            hidden = self.lm.get_input_embeddings().embedding_dim
+            self.encoder = SceneEncoder(config.encoder, config.codec.lower, config.codec.upper, hidden)
+
+    # -- parts ---------------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.queries.device
+
+    @property
+    def prefix_length(self) -> int:
+        """K, the number of scene embeddings in each prompt."""
+        return self.config.encoder.queries
+
+    def parameter_count(self) -> dict[str, int]:
+        """Parameters of the encoder, the LM (tied weights counted once), their total, and how many train."""
+        encoder = sum(p.numel() for p in self.encoder.parameters())
+        lm = sum(p.numel() for p in self.lm.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return {"encoder": encoder, "lm": lm, "total": encoder + lm, "trainable": trainable}
+
+    def prefix(
+        self, points: torch.Tensor, features: torch.Tensor, point_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The scene's soft prefix: points (B, N, 3) metres, features (B, N, C), mask (B, N) -> (B, K, H)."""
+        device = self.device
+        mask = point_mask.to(device) if isinstance(point_mask, torch.Tensor) else point_mask
+        prefix = self.encoder(points.to(device), features.to(device), mask)  # (B, K, H)
+        return prefix.to(self.lm.get_input_embeddings().weight.dtype)
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def _text_ids(self, text: str, what: str, index: int) -> list[int]:
+        if not isinstance(text, str):
+            raise ValueError(f"{what} {index} must be a string, got {type(text).__name__}")
+        found = [t for t in SPECIAL_TOKENS if t in text]
+        if found:
+            raise ValueError(
+                f"{what} {index} contains the special token(s) {found}; give plain text: the model adds "
+                f"<bos> <scene> [scene] ... <plan> and <eos> itself"
+            )
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def encode_batch(
+        self, prompts: Sequence[str], answers: Sequence[str] | None = None, padding_side: str | None = None
+    ) -> EncodedBatch:
+        """Token tensors (B, L) for ``prompts`` (instructions) and optionally ``answers``.
+
+        ``padding_side`` defaults to ``"right"`` with answers (training) and ``"left"`` without (generation,
+        so every prompt ends at the last position).
+        """
+        if isinstance(prompts, str) or len(prompts) == 0:
+            raise ValueError("prompts must be a non-empty list of strings (one instruction per scene)")
+        if answers is not None and (isinstance(answers, str) or len(answers) != len(prompts)):
+            raise ValueError(f"answers must be None or a list of {len(prompts)} strings, one per prompt")
+        side = padding_side or ("right" if answers is not None else "left")
+        if side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        k = self.prefix_length
+        rows = []
+        for i, prompt in enumerate(prompts):
+            ids = [self.bos_id, self.scene_id] + [self.pad_id] * k + self._text_ids(prompt, "prompt", i) + [self.plan_id]
+            labels = [IGNORE] * len(ids)
+            if answers is not None:
+                answer = self._text_ids(answers[i], "answer", i) + [self.eos_id]
+                ids, labels = ids + answer, labels + answer
+            slots = [False, False] + [True] * k + [False] * (len(ids) - 2 - k)
+            rows.append((ids, labels, slots))
+        length = max(len(r[0]) for r in rows)
+        limit = getattr(self.lm.config, "max_position_embeddings", None)
+        if limit is not None and length > limit:
+            raise ValueError(
+                f"a sequence has {length} positions ({k} scene prefix + text) but the language model takes at most "
+                f"{limit}; shorten the instruction/answer or use an LM with more positions"
+            )
+        batch = [[], [], [], []]  # ids, attention, labels, slots
+        for ids, labels, slots in rows:
+            pad = length - len(ids)
+            parts = (ids, [1] * len(ids), labels, slots)
+            fills = (self.pad_id, 0, IGNORE, False)
+            for out, part, fill in zip(batch, parts, fills):
+                out.append(part + [fill] * pad if side == "right" else [fill] * pad + part)
+        input_ids = torch.tensor(batch[0], dtype=torch.long)  # (B, L)
+        attention = torch.tensor(batch[1], dtype=torch.long)  # (B, L)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # (B, L)
+        return EncodedBatch(
+            input_ids, attention, torch.tensor(batch[2], dtype=torch.long), torch.tensor(batch[3]), positions
+        ).to(self.device)
+
+    def embed(self, batch: EncodedBatch, prefix: torch.Tensor) -> torch.Tensor:
+        """Input embeddings (B, L, H): token embeddings with the (B, K, H) ``prefix`` at the scene slots."""
+        tokens = self.lm.get_input_embeddings()(batch.input_ids)  # (B, L, H)
+        if prefix.shape != (tokens.shape[0], self.prefix_length, tokens.shape[2]):
+            raise ValueError(
+                f"prefix has shape {tuple(prefix.shape)}, expected (B, K, H) = "
+                f"({tokens.shape[0]}, {self.prefix_length}, {tokens.shape[2]})"
+            )
+        return tokens.masked_scatter(batch.scene_slots.unsqueeze(-1), prefix.to(tokens.dtype))  # (B, L, H)
+
+    def _check_batch(self, points: torch.Tensor, features: torch.Tensor, point_mask, prompts: Sequence[str]) -> None:
+        check_scene_inputs(points, features, point_mask, self.config.encoder.feature_dim)
+        if isinstance(prompts, str) or len(prompts) != points.shape[0]:
+            count = "a string" if isinstance(prompts, str) else f"{len(prompts)} prompts"
+            raise ValueError(f"got {count} for {points.shape[0]} scenes (points {tuple(points.shape)}); give one prompt per scene")
+
+    # -- training and inference ----------------------------------------------------------------
+
+    def forward(
+        self,
+        points: torch.Tensor,
+        features: torch.Tensor,
+        point_mask: torch.Tensor | None,
+        prompts: Sequence[str],
+        answers: Sequence[str] | None = None,
+    ) -> ThreeDLLMOutput:
+        """Logits (B, L, V) and, with ``answers``, the loss on answer tokens.
+
+        points (B, N, 3) metres (world frame, Y up), features (B, N, C), point_mask (B, N) bool (True =
+        real point; None = all real), one prompt (and answer) per scene.
+        """
+        self._check_batch(points, features, point_mask, prompts)
+        prefix = self.prefix(points, features, point_mask)  # (B, K, H)
+        batch = self.encode_batch(prompts, answers)
+        embeds = self.embed(batch, prefix)  # (B, L, H)
+        out = self.lm(
+            inputs_embeds=embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids, use_cache=False
+        )
+        logits = out.logits  # (B, L, V)
+        loss = None
+        if answers is not None:
+            # position t predicts token t + 1
+            loss = F.cross_entropy(
+                logits[:, :-1].flatten(0, 1).float(), batch.labels[:, 1:].flatten(), ignore_index=IGNORE
+            )
+        return ThreeDLLMOutput(loss, logits, batch)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        points: torch.Tensor,
+        features: torch.Tensor,
+        point_mask: torch.Tensor | None,
+        prompts: Sequence[str],
+        max_new_tokens: int = 64,
+        constrain_locations: bool = True,
+        grammar: LocationGrammar = LocationGrammar(),
+        **generate_kwargs: Any,
+    ) -> list[str]:
+        """Answers (text after ``<plan>``, up to ``<eos>``, special tokens removed) for each scene and prompt.
+
+        Greedy unless ``generate_kwargs`` say otherwise (e.g. ``do_sample=True, temperature=0.7``;
+        they go into the ``GenerationConfig``). The prefix is computed once and prefilled with the
+        prompt; decoding runs on the KV cache. With ``constrain_locations`` location tokens come in
+        complete groups of ``grammar`` (never cut by ``max_new_tokens``). Special tokens other than
+        ``<eos>`` are never generated.
+        """
+        self._check_batch(points, features, point_mask, prompts)
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+        was_training = self.training
+        self.eval()
+        try:
+            prefix = self.prefix(points, features, point_mask)  # (B, K, H)
+            batch = self.encode_batch(prompts, padding_side="left")
+            embeds = self.embed(batch, prefix)  # (B, L, H)
+            processors = LogitsProcessorList()
+            if constrain_locations:
+                # with inputs_embeds only, generate's input_ids hold just the new tokens
+                processors.append(grammar.processor(self.tokenizer, self.location_ids, max_length=max_new_tokens))
+            # answers never hold <pad> <bos> <unk> <scene> <plan>; <eos> ends them
+            banned = [self.tokenizer.get_vocab()[t] for t in SPECIAL_TOKENS if t != EOS]
+            settings = {"do_sample": False, "num_beams": 1, "suppress_tokens": banned, **generate_kwargs}
+            generation_config = GenerationConfig(
+                max_new_tokens=max_new_tokens,
+                eos_token_id=self.eos_id,
+                pad_token_id=self.pad_id,
+                bos_token_id=self.bos_id,
+                **settings,
+            )
+            new_ids = self.lm.generate(
+                inputs_embeds=embeds,
+                attention_mask=batch.attention_mask,
+                generation_config=generation_config,
+                logits_processor=processors,
+            )  # (B, T) new tokens only
+        finally:
+            self.train(was_training)
+        texts = []
+        for row in new_ids.tolist():
+            if self.eos_id in row:
+                row = row[: row.index(self.eos_id)]
+            texts.append(self.tokenizer.decode(row, skip_special_tokens=True))
+        return texts
+
+    # -- LoRA ------------------------------------------------------------------------------------
+
+    def enable_lora(
+        self,
+        r: int = 8,
+        alpha: int = 16,
+        dropout: float = 0.0,
+        target_modules: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"),
+    ) -> None:
+        """Wrap the LM with LoRA adapters (peft): its own weights freeze, the adapters and the encoder train.
+
+        Needs ``pip install peft``. ``save_pretrained`` then writes the LM with the adapters merged in.
+        """
+        try:
+            import peft
+        except ImportError as exc:
+            raise ImportError("ThreeDLLM.enable_lora needs the peft package: pip install peft") from exc
+        config = peft.LoraConfig(
+            r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules), task_type="CAUSAL_LM"
+        )
+        self.lm = peft.get_peft_model(self.lm, config)
+
+    # -- saving and loading ----------------------------------------------------------------------
+
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """Write the model to ``folder`` (config.json, scene_encoder.safetensors, lm/, tokenizer/).
+
+        The folder is written beside the target and renamed into place when complete; an existing
+        folder at ``folder`` is replaced only then. Returns the folder's path.
+        """
+
+        def write(tmp: Path) -> None:
+            lm = self.lm
+            if hasattr(lm, "merge_and_unload"):  # a peft model: save plain weights with LoRA merged
+                lm = copy.deepcopy(lm).merge_and_unload()
+            lm.save_pretrained(tmp / LM_DIR)
+            self.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
+            state = {k: v.detach().cpu().contiguous() for k, v in self.encoder.state_dict().items()}
+            save_file(state, str(tmp / ENCODER_FILE), metadata={"format": FORMAT})
+            (tmp / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+        return _write_folder_atomically(Path(folder), write)
+
+    @classmethod
+    def from_pretrained(
+        cls, folder: str | os.PathLike, feature_dim: int | None = None, device: torch.device | str | None = None
+    ) -> ThreeDLLM:
+        """Load a model written by :meth:`save_pretrained` (local files only).
+
+        The LM always comes from the folder's ``lm/`` (whatever ``config.lm`` says its source was).
+
+        ``feature_dim``, when given, is the number of feature channels the caller's map gives; a model
+        trained for another size is a ValueError. Missing folders or files are FileNotFoundError, a
+        broken or inconsistent folder a ValueError, each naming the path.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no 3D-LLM folder at {folder}; give a folder written by ThreeDLLM.save_pretrained")
+        missing = [name for name in (CONFIG_FILE, ENCODER_FILE, LM_DIR, TOKENIZER_DIR) if not (folder / name).exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"{folder} is not a complete 3D-LLM folder: {', '.join(missing)} missing; it should hold {CONFIG_FILE}, "
+                f"{ENCODER_FILE}, {LM_DIR}/ and {TOKENIZER_DIR}/ as written by ThreeDLLM.save_pretrained"
+            )
+        try:
+            config = ThreeDLLMConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise ValueError(f"{folder / CONFIG_FILE} is not a valid 3D-LLM config: {exc}") from exc
+        if feature_dim is not None and feature_dim != config.encoder.feature_dim:
+            raise ValueError(
+                f"the 3D-LLM at {folder} was trained on {config.encoder.feature_dim}-channel features but "
+                f"feature_dim={feature_dim} was given; use a map with the model's feature extractor or retrain"
+            )
+        tokenizer = AutoTokenizer.from_pretrained(str(folder / TOKENIZER_DIR), local_files_only=True)
+        try:
+            check_tokenizer(tokenizer, config.bins)
+        except ValueError as exc:
+            raise ValueError(f"the tokenizer in {folder / TOKENIZER_DIR} does not fit the model's config: {exc}") from exc
+        state = load_file(str(folder / ENCODER_FILE))
+        saved = state.get("feature_proj.weight")
+        if saved is None or tuple(saved.shape) != (config.encoder.dim, config.encoder.feature_dim):
+            got = None if saved is None else tuple(saved.shape)
+            raise ValueError(
+                f"{folder / ENCODER_FILE} does not match {CONFIG_FILE}: feature_proj.weight has shape {got}, the config "
+                f"says (dim, feature_dim) = ({config.encoder.dim}, {config.encoder.feature_dim})"
+            )
+        lm = AutoModelForCausalLM.from_pretrained(str(folder / LM_DIR), local_files_only=True)
+        model = cls(config, tokenizer, lm=lm)
+        try:
+            model.encoder.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"{folder / ENCODER_FILE} does not fit the encoder of {CONFIG_FILE}: {exc}") from exc
+        model.eval()
+        return model.to(device) if device is not None else model
+
+
+def extend_tokenizer(tokenizer: PreTrainedTokenizerBase, bins: int) -> PreTrainedTokenizerBase:
+    """Add nav3d's special tokens and ``<loc0>``..``<loc{bins-1}>`` to a pretrained LM's tokenizer (in place).
+
+    For :class:`LocalLM`: the LM's embeddings are resized to the grown tokenizer when the model is built.
+    """
+    from tokenizers import AddedToken
+
+    from agent.location_codec import location_token_names
+
+    vocab = tokenizer.get_vocab()
+    specials = [t for t in SPECIAL_TOKENS if t not in vocab]
+    if specials:
+        tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in specials], special_tokens=True)
+    names = [t for t in location_token_names(bins) if t not in vocab]
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in names])
+    check_tokenizer(tokenizer, bins)
+    return tokenizer
+
+
+def _write_folder_atomically(folder: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a fresh folder beside ``folder``, then move it to ``folder``.
+
+    An existing ``folder`` is moved aside only after ``write`` succeeded, and removed after the new one
+    is in place; on an error the temporary folder is removed and ``folder`` is untouched.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"cannot save a 3D-LLM to {folder}: it is a file, not a folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+    old = None
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old-"))
+            os.replace(folder, old / folder.name)
+        os.replace(tmp, folder)
+    except BaseException:
+        if old is not None and (old / folder.name).exists() and not folder.exists():
+            os.replace(old / folder.name, folder)  # put the previous model back
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,259 @@
+"""The 3D-LLM's scene encoder: map points and features -> K query vectors, a soft prefix for the LM.
+
+3D-LLM (Hong et al. 2023) adds a 3D position embedding to each point's feature and lets a
+perceiver / Q-Former with a fixed number of learned queries (32 in the paper) read the points; the
+query outputs, projected to the language model's hidden size, go in front of the text as embeddings.
+
+Pipeline (B scenes, N points each, C feature channels, d encoder width, K queries, H LM hidden size)::
+
+    points (B, N, 3) metres, world frame, Y up      features (B, N, C)
+      -> PositionEmbedding3D -> (B, N, 6F) -> Linear -> (B, N, d)
+                                                     + Linear(C -> d) -> (B, N, d) point tokens
+      + one learned "empty scene" token, never masked -> (B, N + 1, d)
+    K learned queries (K, d) -> layers x [cross-attention to the point tokens (padded points masked),
+                                         self-attention, MLP] (pre-norm, residual)
+      -> LayerNorm -> Linear(d -> H) -> (B, K, H) prefix
+
+The extra learned token gives every query something to attend to even when a scene has no valid
+points (an empty map at the start of an episode), so the output is always finite; padded points are
+zeroed before use and masked out of attention, so junk (even NaN) in padded slots never reaches the
+output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class SceneEncoderConfig:
+    """Sizes of the scene encoder.
+
+    ``feature_dim``: channels C of the map's point features (``FeatureMap.points_and_features``);
+    ``dim``: the encoder's width d; ``queries``: K, the number of learned queries (prefix length);
+    ``layers``: perceiver blocks (cross-attention + self-attention + MLP each); ``heads``: attention
+    heads (must divide ``dim``); ``frequencies``: F, sin/cos frequencies per axis of the position
+    embedding; ``mlp_ratio``: MLP hidden width / d; ``dropout``: in attention and MLP (0 = none).
+    """
+
+    feature_dim: int
+    dim: int = 256
+    queries: int = 32
+    layers: int = 2
+    heads: int = 4
+    frequencies: int = 8
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("feature_dim", "dim", "queries", "layers", "heads", "frequencies", "mlp_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"SceneEncoderConfig.{name} must be an integer >= 1, got {value!r}")
+        if self.dim % self.heads:
+            raise ValueError(f"SceneEncoderConfig: heads={self.heads} must divide dim={self.dim}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"SceneEncoderConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of the fields (for ``config.json``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SceneEncoderConfig:
+        """The config saved by :meth:`to_dict`; unknown keys are an error."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"SceneEncoderConfig.from_dict: unknown key(s) {sorted(unknown)}")
+        return cls(**data)
+
+
+class PositionEmbedding3D(nn.Module):
+    """Fixed sin/cos embedding of world points, per axis, relative to the scene bounds.
+
+    A point ``p`` (metres, world frame) is first normalised to the box ``[lower, upper]`` (the
+    location codec's bounds, so positions and location tokens share one frame):
+    ``u_a = (p_a - lower_a) / (upper_a - lower_a)`` for each axis ``a`` in x, y, z (0..1 inside the
+    box; points outside are not clamped). With ``F`` frequencies ``w_k = 2^k * pi`` (k = 0..F-1) the
+    embedding is::
+
+        [sin(w_0 u_x), ..., sin(w_{F-1} u_x), cos(w_0 u_x), ..., cos(w_{F-1} u_x),  (same for y, z)]
+
+    of size ``6F``. The lowest frequency has a half period over the box, so ``cos(pi u)`` alone is
+    one-to-one inside it; the highest resolves ``1 / 2^F`` of the box (F=8: 1/256, finer than 64 bins).
+    """
+
+    def __init__(self, lower: Sequence[float], upper: Sequence[float], frequencies: int = 8) -> None:
+        super().__init__()
+        lo_list, hi_list = [float(v) for v in lower], [float(v) for v in upper]
+        if len(lo_list) != 3 or len(hi_list) != 3 or not all(h > l for l, h in zip(lo_list, hi_list)):
+            raise ValueError(
+                f"PositionEmbedding3D: need 3 lower and 3 upper bounds (metres) with upper > lower, got {lower}, {upper}"
+            )
+        lo = torch.tensor(lo_list, dtype=torch.float32)
+        hi = torch.tensor(hi_list, dtype=torch.float32)
+        if isinstance(frequencies, bool) or not isinstance(frequencies, int) or frequencies < 1:
+            raise ValueError(f"PositionEmbedding3D: frequencies must be an integer >= 1, got {frequencies!r}")
+        self.frequencies = frequencies
+        # derived from the config, so not saved in the state dict
+        self.register_buffer("lower", lo, persistent=False)
+        self.register_buffer("extent", hi - lo, persistent=False)
+        self.register_buffer("omega", (2.0 ** torch.arange(frequencies, dtype=torch.float32)) * math.pi, persistent=False)
+
+    @property
+    def out_dim(self) -> int:
+        """Size of the embedding: 6F."""
+        return 6 * self.frequencies
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        """(..., 3) points (metres, world frame) -> (..., 6F) embedding (float32)."""
+        u = (points.float() - self.lower) / self.extent  # (..., 3) in [0, 1] inside the bounds
+        angles = u.unsqueeze(-1) * self.omega  # (..., 3, F)
+        emb = torch.cat([angles.sin(), angles.cos()], dim=-1)  # (..., 3, 2F)
+        return emb.flatten(-2)  # (..., 6F)
+
+
+class PerceiverBlock(nn.Module):
+    """One pre-norm block: queries cross-attend to the point tokens, then self-attend, then an MLP."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int, dropout: float) -> None:
+        super().__init__()
+        self.norm_q = nn.LayerNorm(dim)
+        self.norm_kv = nn.LayerNorm(dim)
+        self.cross = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm_self = nn.LayerNorm(dim)
+        self.self_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm_mlp = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim), nn.Dropout(dropout)
+        )
+
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_ignore: torch.Tensor) -> torch.Tensor:
+        """q (B, K, d), kv (B, M, d), kv_ignore (B, M) bool, True = padding -> (B, K, d)."""
+        kv = self.norm_kv(kv)
+        q = q + self.cross(self.norm_q(q), kv, kv, key_padding_mask=kv_ignore, need_weights=False)[0]
+        h = self.norm_self(q)
+        q = q + self.self_attn(h, h, h, need_weights=False)[0]
+        return q + self.mlp(self.norm_mlp(q))  # (B, K, d)
+
+
+class SceneEncoder(nn.Module):
+    """Points + features of a scene -> a (B, K, H) prefix for a language model of hidden size H.
+
+    ``lower``/``upper`` are the scene bounds (metres, world frame; the location codec's) used by the
+    position embedding; ``output_dim`` is H.
+    """
+
+    def __init__(
+        self, config: SceneEncoderConfig, lower: Sequence[float], upper: Sequence[float], output_dim: int
+    ) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.position = PositionEmbedding3D(lower, upper, c.frequencies)
+        self.position_proj = nn.Linear(self.position.out_dim, c.dim)
+        self.feature_proj = nn.Linear(c.feature_dim, c.dim)
+        self.empty_token = nn.Parameter(torch.randn(1, 1, c.dim) * 0.02)
+        self.queries = nn.Parameter(torch.randn(c.queries, c.dim) * 0.02)
+        self.blocks = nn.ModuleList(PerceiverBlock(c.dim, c.heads, c.mlp_ratio, c.dropout) for _ in range(c.layers))
+        self.norm = nn.LayerNorm(c.dim)
+        self.out = nn.Linear(c.dim, output_dim)
+
+    @property
+    def output_dim(self) -> int:
+        """H, the size of each prefix vector."""
+        return self.out.out_features
+
+    def forward(
+        self, points: torch.Tensor, features: torch.Tensor, point_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """points (B, N, 3) metres (world frame, Y up), features (B, N, C), point_mask (B, N) bool
+        (True = a real point, False = padding; None = all real) -> prefix (B, K, H).
+
+        Shapes are checked (ValueError naming them); N may be 0.
+        """
+        point_mask = check_scene_inputs(points, features, point_mask, self.config.feature_dim)
+        b = points.shape[0]
+        dtype = self.feature_proj.weight.dtype
+        valid = point_mask.unsqueeze(-1)  # (B, N, 1)
+        # zero padded slots so junk there (even NaN) cannot leak through 0 * NaN in attention
+        pts = torch.where(valid, points.float(), 0.0)  # (B, N, 3)
+        feats = torch.where(valid, features.to(dtype), 0.0)  # (B, N, C)
+        x = self.feature_proj(feats) + self.position_proj(self.position(pts).to(dtype))  # (B, N, d)
+        x = torch.cat([self.empty_token.expand(b, 1, -1), x], dim=1)  # (B, N + 1, d)
+        ignore = torch.cat([point_mask.new_zeros(b, 1), ~point_mask], dim=1)  # (B, N + 1) True = masked
+        q = self.queries.unsqueeze(0).expand(b, -1, -1)  # (B, K, d)
+        for block in self.blocks:
+            q = block(q, x, ignore)  # (B, K, d)
+        return self.out(self.norm(q))  # (B, K, H)
+
+
+def check_scene_inputs(
+    points: torch.Tensor, features: torch.Tensor, point_mask: torch.Tensor | None, feature_dim: int
+) -> torch.Tensor:
+    """Check scene tensors' shapes; return the (B, N) bool mask (all True when ``point_mask`` is None)."""
+    if not isinstance(points, torch.Tensor) or not isinstance(features, torch.Tensor):
+        raise ValueError(
+            f"points and features must be torch tensors, got {type(points).__name__} and {type(features).__name__}; "
+            f"use agent.scene_encoder.pad_scenes to batch numpy arrays"
+        )
+    if points.ndim != 3 or points.shape[2] != 3:
+        raise ValueError(f"points must have shape (B, N, 3) (metres, world frame), got {tuple(points.shape)}")
+    b, n = points.shape[:2]
+    if features.ndim != 3 or features.shape[:2] != (b, n):
+        raise ValueError(
+            f"features must have shape (B, N, C) = ({b}, {n}, C) to match points {tuple(points.shape)}, "
+            f"got {tuple(features.shape)}"
+        )
+    if features.shape[2] != feature_dim:
+        raise ValueError(
+            f"features have {features.shape[2]} channels (shape {tuple(features.shape)}) but the scene encoder "
+            f"expects feature_dim={feature_dim}; use a map whose feature extractor gives {feature_dim} channels "
+            f"or a model configured for {features.shape[2]}"
+        )
+    if point_mask is None:
+        return torch.ones(b, n, dtype=torch.bool, device=points.device)
+    if not isinstance(point_mask, torch.Tensor) or point_mask.shape != (b, n):
+        shape = tuple(point_mask.shape) if isinstance(point_mask, torch.Tensor) else type(point_mask).__name__
+        raise ValueError(f"point_mask must be a (B, N) = ({b}, {n}) tensor to match points, got {shape}")
+    return point_mask.to(device=points.device, dtype=torch.bool)
+
+
+def pad_scenes(
+    scenes: Sequence[tuple[np.ndarray, np.ndarray]], device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batch scenes of different sizes, e.g. ``[map.points_and_features(n), ...]``.
+
+    Each scene is ((N_i, 3) points in metres, (N_i, C) features). Returns points (B, N, 3) float32,
+    features (B, N, C) float32 and point_mask (B, N) bool, with N = max N_i and padded slots zero
+    and False in the mask.
+    """
+    if len(scenes) == 0:
+        raise ValueError("pad_scenes: no scenes given")
+    dims = set()
+    for i, (pts, feats) in enumerate(scenes):
+        pts, feats = np.asarray(pts), np.asarray(feats)
+        if pts.ndim != 2 or pts.shape[1] != 3 or feats.ndim != 2 or feats.shape[0] != pts.shape[0]:
+            raise ValueError(
+                f"pad_scenes: scene {i} must be ((N, 3) points, (N, C) features), got shapes {pts.shape} and {feats.shape}"
+            )
+        dims.add(feats.shape[1])
+    if len(dims) != 1:
+        raise ValueError(f"pad_scenes: scenes have different feature sizes {sorted(dims)}")
+    b, n, c = len(scenes), max(len(p) for p, _ in scenes), dims.pop()
+    points = torch.zeros(b, n, 3, dtype=torch.float32)
+    features = torch.zeros(b, n, c, dtype=torch.float32)
+    mask = torch.zeros(b, n, dtype=torch.bool)
+    for i, (pts, feats) in enumerate(scenes):
+        k = len(pts)
+        points[i, :k] = torch.as_tensor(np.asarray(pts, dtype=np.float32))
+        features[i, :k] = torch.as_tensor(np.asarray(feats, dtype=np.float32))
+        mask[i, :k] = True
+    return points.to(device), features.to(device), mask.to(device)
