@@ -37,7 +37,7 @@ from torch import nn
 from envs.types import Frame
 from perception.features import FeatureExtractor
 from perception.geometry import backproject, valid_depth_mask
-from perception.maps import MapConfig, MapReadout, read_map_file, write_map_file
+from perception.maps import MapConfig, MapReadout, farthest_point_indices, read_map_file, write_map_file
 from perception.neural_grid import SparseLatentGrid
 from perception.voxels import VoxelSums
 
@@ -298,10 +298,24 @@ class NeuralFieldMap(MapReadout):
         """(M, C) float32 decoded unit feature per surface point."""
         return self._read()[2]
 
+    def points_and_features(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``n`` surface points spread by farthest-point sampling, with their features. Samples
+        the surface voxels first and projects and decodes only those, so it costs O(n), not O(map)."""
+        if self._readout is not None:
+            return super().points_and_features(n)
+        start = self._surface_samples()
+        if len(start) > n:
+            start = start[farthest_point_indices(start, n)]
+        points = self._project_to_surface(start)
+        return points, self.query(points)
+
+    def _surface_samples(self) -> np.ndarray:
+        """(M, 3) float32 mean depth point of each surface voxel: where ``points()`` starts."""
+        return self._surface.mean("xyz").astype(np.float32) if len(self._surface) else np.zeros((0, 3), np.float32)
+
     def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._readout is None:
-            start = self._surface.mean("xyz").astype(np.float32) if len(self._surface) else np.zeros((0, 3), np.float32)
-            points = self._project_to_surface(start)
+            points = self._project_to_surface(self._surface_samples())
             with torch.no_grad():
                 latent, _ = self.grid.interpolate(torch.from_numpy(points), sparse_grad=False)
                 _, color = self.decoders.signed_distance_and_color(latent)

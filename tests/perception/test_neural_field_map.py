@@ -117,6 +117,16 @@ def test_decoded_features_answer_text_queries(field, rollout):
     assert np.mean(list(precision.values())) >= 0.9, precision
 
 
+def test_points_and_features_for_the_3d_llm(field, rollout):
+    points, features = field.points_and_features(200)
+    assert 150 <= len(points) <= 200 and features.shape == (len(points), field.extractor.dim)
+    distance = raycasting_scene(rollout[0]).compute_distance(o3d.core.Tensor(points)).numpy()
+    assert np.median(distance) < 0.01
+    np.testing.assert_allclose(features, field.query(points), atol=1e-6)
+    spread = np.ptp(points, axis=0)[[0, 2]]
+    assert (spread > 0.5 * np.ptp(field.points(), axis=0)[[0, 2]]).all()  # spread over the map
+
+
 def test_queryable_at_continuous_points(field):
     points = field.points()[:50]
     offsets = np.array([0.013, -0.021, 0.007], np.float32)  # off the voxel centres and vertices
