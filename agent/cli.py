@@ -10,6 +10,9 @@
   semantic images) and save it as one ``.npz``.
 - ``nav3d export-tum``: record a simulator rollout (a scripted walk: a turn in place, then the
   oracle follower towards random navigable goals) as a TUM RGB-D sequence.
+- ``nav3d train-features``: train the learned RGB feature CNN (``perception.learned_rgb``) on
+  generated houses, report its per-pixel top-1 category accuracy on held-out houses, save it.
+- ``nav3d eval-features``: that accuracy for a saved checkpoint (default: the shipped one).
 """
 
 from __future__ import annotations
@@ -85,6 +88,53 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="the sequence folder to write")
     export.add_argument("--overwrite", action="store_true", help="replace a sequence already in --out")
     export.set_defaults(func=_export_tum)
+
+    train_features = sub.add_parser("train-features", help="train the learned RGB feature CNN on generated houses and save it")
+    train_features.add_argument("--out", type=Path, required=True, help="checkpoint folder to write (model.safetensors, config.json)")
+    train_features.add_argument("--train-houses", type=int, default=100, help="training houses (seeds from 100000; default 100)")
+    train_features.add_argument("--heldout-houses", type=int, default=10, help="held-out houses for the accuracy (seeds from 900000; default 10)")
+    train_features.add_argument("--frames-per-house", type=int, default=24, help="random views rendered per house (default 24)")
+    train_features.add_argument("--size", type=int, default=128, help="frame width and height in pixels, a multiple of 16 (default 128)")
+    train_features.add_argument("--epochs", type=int, default=7, help="passes over the training frames (default 7)")
+    train_features.add_argument("--batch-size", type=int, default=16, help="frames per step (default 16)")
+    train_features.add_argument("--pixels-per-frame", type=int, default=1024, help="pixels sampled per frame and step (default 1024)")
+    train_features.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate (default 3e-3)")
+    train_features.add_argument("--class-balance", type=float, default=0.5, help="0: sample pixels uniformly .. 1: every category equally (default 0.5)")
+    train_features.add_argument("--channels", default="24,48,96,128", help="encoder widths at 1/2, 1/4, 1/8, 1/16 (default 24,48,96,128)")
+    train_features.add_argument("--hidden", type=int, default=48, help="channels before the 1x1 head (default 48)")
+    train_features.add_argument("--seed", type=int, default=0, help="seed of the views, the initialisation and the batches (default 0)")
+    train_features.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
+    train_features.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
+    train_features.set_defaults(func=_train_features)
+
+    eval_features = sub.add_parser("eval-features", help="per-pixel top-1 category accuracy of a learned RGB checkpoint on held-out houses")
+    eval_features.add_argument("checkpoint", type=Path, nargs="?", default=None, help="checkpoint folder (default: the one shipped with nav3d)")
+    eval_features.add_argument("--houses", type=int, default=10, help="houses to evaluate on (default 10)")
+    eval_features.add_argument("--first-house", type=int, default=None, help="seed of the first house (default 900000, the held-out range)")
+    eval_features.add_argument("--frames-per-house", type=int, default=24, help="random views per house (default 24)")
+    eval_features.add_argument("--size", type=int, default=None, help="frame width and height in pixels (default: the checkpoint's input width)")
+    eval_features.add_argument("--seed", type=int, default=0, help="seed of the views (default 0)")
+    eval_features.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    eval_features.add_argument("--per-class", action="store_true", help="list every category's accuracy (default: the 12 most frequent)")
+    eval_features.set_defaults(func=_eval_features)
+
+    language = sub.add_parser("language-data", help="generate 3D-language training data (captions, QA, grounding, task decomposition) over generated houses")
+    language.add_argument("--out", type=Path, required=True, help="dataset folder: maps/<scene>.npz, train/val/test.jsonl, dataset.json")
+    language.add_argument("--houses", type=int, default=10, help="number of houses (default 10; seeds --first-house ..)")
+    language.add_argument("--first-house", type=int, default=0, help="seed of the first house (default 0)")
+    language.add_argument("--construction", choices=("neural", "fusion", "pointcloud"), default="neural", help="map construction of the features (default neural, the agent's)")
+    language.add_argument("--seed", type=int, default=0, help="seed of the exploration and the records (default 0)")
+    language.add_argument("--points", type=int, default=1024, help="map points (and features) kept per scene (default 1024)")
+    language.add_argument("--per-house", type=int, default=8, help="records per task per house (default 8; QA gets 3x)")
+    language.add_argument("--decompositions", type=int, default=None, help="decompositions per house (default: --per-house)")
+    language.add_argument("--size", type=int, default=128, help="exploration frame width and height in pixels (default 128)")
+    language.add_argument("--views-per-room", type=int, default=6, help="headings of the turn in place in each room (default 6)")
+    language.add_argument("--bins", type=int, default=64, help="location bins per axis (default 64)")
+    language.add_argument("--bounds", type=float, nargs=6, default=None, metavar=("XMIN", "YMIN", "ZMIN", "XMAX", "YMAX", "ZMAX"),
+                          help="one location codec for all records, e.g. a 3D-LLM's fixed scene bounds in metres (default: each map's bounds)")
+    language.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
+    language.add_argument("--no-resume", action="store_true", help="rebuild maps already in --out/maps (default: reuse them)")
+    language.set_defaults(func=_language_data)
     return parser
 
 
@@ -115,7 +165,9 @@ def _demo(args: argparse.Namespace) -> int:
     from envs.simulator import SensorConfig
     from policies.oracle import OracleFollower
 
-    out = _writable_folder(args.out)
+    from envs.files import writable_folder
+
+    out = writable_folder(args.out, "--out")
     console = Console(stderr=True)
     t0 = time.perf_counter()
     env = _make_env(args.task, scenes=(args.scene,), sensor=SensorConfig(width=args.size, height=args.size), max_episode_steps=args.max_steps)
@@ -163,7 +215,9 @@ def _episodes(args: argparse.Namespace) -> int:
     from envs.dataset import save_dataset
     from envs.episode_generator import EpisodeGenerator, split_scene_ids
 
-    out = _writable_folder(args.out)
+    from envs.files import writable_folder
+
+    out = writable_folder(args.out, "--out")
     splits = split_scene_ids([f"house:{i}" for i in range(args.houses)])
     rng = np.random.default_rng(args.seed)
     by_split: dict[str, list] = {name: [] for name in splits}
@@ -194,7 +248,9 @@ def _map(args: argparse.Namespace) -> int:
     )
     if args.out.is_dir():
         raise ValueError(f"--out {str(args.out)!r} is a folder; give the map file to write, e.g. {str(args.out / 'map.npz')!r}")
-    _writable_folder(args.out.parent)
+    from envs.files import writable_folder
+
+    writable_folder(args.out.parent, "--out")
     module, name = MAP_CONSTRUCTIONS[args.construction]
     extractor = ColorFeatureExtractor()  # recordings have no semantic images
     feature_map = getattr(importlib.import_module(module), name)(extractor, MapConfig(voxel_size=args.voxel_size))
@@ -229,7 +285,9 @@ def _export_tum(args: argparse.Namespace) -> int:
         raise ValueError(f"--frames must be >= 1, got {args.frames}")
     if args.size < 1:
         raise ValueError(f"--size must be >= 1 pixel, got {args.size}")
-    out = _writable_folder(args.out)
+    from envs.files import writable_folder
+
+    out = writable_folder(args.out, "--out")
     sim = EmbeddedSimulator(resolve_scene(args.scene), sensor_config=SensorConfig(width=args.size, height=args.size, semantic=False))
     rollout = _scripted_rollout(sim, args.frames, np.random.default_rng(args.seed))
     frames = tqdm(rollout, total=args.frames, desc="frames", unit="frame", file=sys.stderr)
@@ -237,6 +295,163 @@ def _export_tum(args: argparse.Namespace) -> int:
     sim.close()
     print(f"wrote {count} frames of {args.scene} ({args.size}x{args.size}, world up {args.world_up}) to {out}/")
     return 0
+
+
+def _train_features(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+
+    from envs.house import OBJECT_CATEGORIES
+    from perception.learned_rgb import CONFIG_NAME, WEIGHTS_NAME, LearnedRGBConfig, LearnedRGBExtractor, vocabulary_table
+    from perception.learned_rgb_data import FrameSampling, render_frames, split_houses
+    from perception.learned_rgb_training import TrainingConfig, evaluate_accuracy, train_learned_rgb
+    from perception.text_encoder import SentenceEncoder
+
+    for name in ("train_houses", "heldout_houses", "frames_per_house", "epochs", "batch_size", "pixels_per_frame", "threads"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.size < 16 or args.size % 16:
+        raise ValueError(f"--size must be a multiple of 16 pixels (>= 16), got {args.size}")
+    try:
+        channels = tuple(int(c) for c in args.channels.split(","))
+    except ValueError:
+        raise ValueError(f"--channels must be 4 comma-separated integers, got {args.channels!r}") from None
+    from envs.files import writable_folder
+
+    out = writable_folder(args.out, "--out")
+    if not args.overwrite and ((out / WEIGHTS_NAME).exists() or (out / CONFIG_NAME).exists()):
+        raise ValueError(f"--out {str(out)!r} already holds a checkpoint; pass --overwrite to replace it or choose another folder")
+    torch.set_num_threads(args.threads)
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    training = TrainingConfig(
+        epochs=args.epochs, batch_size=args.batch_size, pixels_per_frame=args.pixels_per_frame, learning_rate=args.lr,
+        class_balance=args.class_balance, seed=args.seed,
+    )
+    config = LearnedRGBConfig(OBJECT_CATEGORIES, channels=channels, hidden=args.hidden, input_width=args.size)
+    encoder = SentenceEncoder.from_path()
+    extractor = LearnedRGBExtractor.untrained(config, vocabulary_table(encoder, config), encoder, seed=args.seed)
+    split = split_houses(args.train_houses, args.heldout_houses)
+    sampling = FrameSampling(size=args.size)
+    train_frames = render_frames(split.train, args.frames_per_house, sampling, config.vocabulary, args.seed, progress=True, desc="training houses")
+    heldout_frames = render_frames(split.heldout, args.frames_per_house, sampling, config.vocabulary, args.seed, progress=True, desc="held-out houses")
+    render_s = time.perf_counter() - t0
+    console.print(f"rendered {len(train_frames)} training frames ({len(split.train)} houses) and {len(heldout_frames)} held-out frames "
+                  f"({len(split.heldout)} houses) at {args.size}x{args.size} in {render_s:.0f} s")
+    result = train_learned_rgb(extractor, train_frames, training, progress=True, checkpoint=out)
+    report = evaluate_accuracy(extractor, heldout_frames, progress=True)
+    command = (
+        f"nav3d train-features --out {args.out} --train-houses {args.train_houses} --heldout-houses {args.heldout_houses} "
+        f"--frames-per-house {args.frames_per_house} --size {args.size} --epochs {args.epochs} --batch-size {args.batch_size} "
+        f"--pixels-per-frame {args.pixels_per_frame} --lr {args.lr} --class-balance {args.class_balance} --channels {args.channels} "
+        f"--hidden {args.hidden} --seed {args.seed} --threads {args.threads}"
+    )
+    extractor.training = {
+        "command": command,
+        "seed": args.seed,
+        "train_houses": {"first": split.train[0], "count": len(split.train)},
+        "heldout_houses": {"first": split.heldout[0], "count": len(split.heldout)},
+        "frames_per_house": args.frames_per_house,
+        "frame_sampling": {"size": sampling.size, "tilt_probability": sampling.tilt_probability, "max_tilt_deg": sampling.max_tilt_deg},
+        "optimisation": {**training.__dict__},
+        "steps": len(result.losses),
+        "final_loss": float(np.mean(result.losses[-20:])) if result.losses else None,
+        "logit_scale": result.logit_scale,
+        "render_time_s": round(render_s, 1),
+        "train_time_s": round(result.wall_time_s, 1),
+        "torch_threads": args.threads,
+        "parameters": sum(p.numel() for p in extractor.network.parameters()),
+        "heldout": {k: v for k, v in report.to_dict().items() if k != "houses"},
+    }
+    extractor.save_pretrained(out)
+    _print_accuracy(report, f"held-out accuracy ({len(split.heldout)} houses, {len(heldout_frames)} frames)", per_class=12)
+    console.print(f"trained {len(result.losses)} steps in {result.wall_time_s:.0f} s (total {time.perf_counter() - t0:.0f} s); wrote {out}/")
+    return 0
+
+
+def _eval_features(args: argparse.Namespace) -> int:
+    import torch
+
+    from perception.learned_rgb import LearnedRGBExtractor, default_learned_rgb_path
+    from perception.learned_rgb_data import HELDOUT_FIRST_SEED, FrameSampling, render_frames
+    from perception.learned_rgb_training import evaluate_accuracy
+
+    for name in ("houses", "frames_per_house", "threads"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    torch.set_num_threads(args.threads)
+    folder = default_learned_rgb_path() if args.checkpoint is None else args.checkpoint
+    extractor = LearnedRGBExtractor.from_pretrained(folder)
+    first = HELDOUT_FIRST_SEED if args.first_house is None else args.first_house
+    if first < 0:
+        raise ValueError(f"--first-house must be >= 0, got {first}")
+    houses = range(first, first + args.houses)
+    trained = extractor.training.get("train_houses") or {}
+    if trained:
+        seen = sorted(set(houses) & set(range(int(trained["first"]), int(trained["first"]) + int(trained["count"]))))
+        if seen:
+            raise ValueError(
+                f"houses {seen[:5]}{'...' if len(seen) > 5 else ''} were training houses of {str(folder)!r}; "
+                f"evaluate on unseen ones (--first-house {HELDOUT_FIRST_SEED} is the held-out range)"
+            )
+    size = extractor.config.input_width if args.size is None else args.size
+    frames = render_frames(houses, args.frames_per_house, FrameSampling(size=size), extractor.vocabulary, args.seed, progress=True)
+    report = evaluate_accuracy(extractor, frames, progress=True)
+    title = f"{folder}: houses {first}..{first + args.houses - 1}, {len(frames)} frames at {size}x{size}"
+    _print_accuracy(report, title, per_class=None if args.per_class else 12)
+    return 0
+
+
+def _language_data(args: argparse.Namespace) -> int:
+    import torch
+
+    from agent.language_data import LanguageDataConfig
+    from agent.language_dataset import write_dataset
+    from agent.location_codec import LocationCodec
+    from agent.scene_maps import ExplorationConfig
+
+    for name, low in (("houses", 1), ("first_house", 0), ("seed", 0), ("points", 1), ("per_house", 0), ("size", 8), ("views_per_room", 1), ("bins", 2), ("threads", 1)):
+        if getattr(args, name) < low:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if args.decompositions is not None and args.decompositions < 0:
+        raise ValueError(f"--decompositions must be >= 0, got {args.decompositions}")
+    torch.set_num_threads(args.threads)
+    n = args.per_house
+    exploration = ExplorationConfig(size=args.size, views_per_room=args.views_per_room, points=args.points, bins=args.bins)
+    language = LanguageDataConfig(captions=n, qa=3 * n, grounding=n, decompositions=n if args.decompositions is None else args.decompositions)
+    houses = list(range(args.first_house, args.first_house + args.houses))
+    codec = None if args.bounds is None else LocationCodec(tuple(args.bounds[:3]), tuple(args.bounds[3:]), args.bins)
+    summary = write_dataset(args.out, houses, args.construction, args.seed, exploration, language, resume=not args.no_resume, codec=codec)
+    for name, ids in summary.splits.items():
+        counts = ", ".join(f"{task} {count}" for task, count in summary.counts[name].items())
+        print(f"{name}: {len(ids)} houses, {sum(summary.counts[name].values())} records ({counts}) -> {summary.out_dir / (name + '.jsonl')}")
+    print(f"maps: {summary.maps_built} built, {summary.maps_reused} reused ({args.construction}) in {summary.out_dir / 'maps'}; "
+          f"{summary.seconds:.0f} s; wrote {summary.out_dir / 'dataset.json'}")
+    return 0
+
+
+def _print_accuracy(report, title: str, per_class: int | None) -> None:
+    """A rich summary of a ``perception.learned_rgb_training.AccuracyReport``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    summary = Table(title=title)
+    summary.add_column("measure")
+    summary.add_column("value", justify="right")
+    summary.add_row("per-pixel top-1 accuracy", f"{report.accuracy:.3f}")
+    summary.add_row("mean per-class accuracy", f"{report.mean_class_accuracy:.3f} ({len(report.per_class)} categories)")
+    summary.add_row(f"majority class ({report.majority_category})", f"{report.majority_rate:.3f}")
+    summary.add_row("chance (1 / categories)", f"{report.chance:.3f}")
+    summary.add_row("labelled pixels", str(report.pixels))
+    classes = Table(title="per category (most frequent first)")
+    classes.add_column("category")
+    classes.add_column("pixel share", justify="right")
+    classes.add_column("accuracy", justify="right")
+    for name, (pixels, accuracy) in list(report.per_class.items())[:per_class]:
+        classes.add_row(name, f"{pixels / report.pixels:.3f}", f"{accuracy:.3f}")
+    console = Console()
+    console.print(summary)
+    console.print(classes)
 
 
 def _scripted_rollout(sim, n_frames: int, rng: np.random.Generator):
@@ -277,20 +492,6 @@ def _describe(episode) -> str:
         if hasattr(episode, attr):
             return f"{attr.replace('_', ' ')}: {getattr(episode, attr)!r}"
     return f"goal at {np.round(episode.goals[0].position, 2).tolist()}"
-
-
-def _writable_folder(path: Path) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PermissionError(f"output folder {str(path)!r} cannot be created ({exc.strerror}); choose another --out") from exc
-    probe = path / ".nav3d-write-test"
-    try:
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise PermissionError(f"output folder {str(path)!r} is not writable ({exc.strerror}); choose another --out") from exc
-    return path
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -47,3 +47,20 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def writable_folder(path: str | Path, option: str = "output folder") -> Path:
+    """``path`` as a folder that exists and can be written to; ``PermissionError`` naming it (and
+    the ``option`` that gave it, e.g. ``"--out"``) otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PermissionError(f"output folder {str(path)!r} cannot be created ({exc.strerror or exc}); choose another {option}") from exc
+    probe = path / ".nav3d-write-test"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"output folder {str(path)!r} is not writable ({exc.strerror or exc}); choose another {option}") from exc
+    return path

@@ -11,6 +11,7 @@ from perception.clip_features import ClipFeatureConfig, ClipFeatureExtractor, De
 from perception.color_features import ColorFeatureExtractor
 from perception.features import FeatureExtractor
 from perception.fusion_map import FusionConfig, FusionMap
+from perception.learned_rgb import LearnedRGBExtractor
 from perception.maps import FeatureMap, MapConfig
 from perception.occupancy import FREE, OCCUPIED, UNKNOWN, OccupancyGrid
 from perception.pointcloud_map import PointCloudMap
@@ -29,6 +30,7 @@ __all__ = [
     "FeatureMap",
     "FusionConfig",
     "FusionMap",
+    "LearnedRGBExtractor",
     "MapConfig",
     "OccupancyGrid",
     "PointCloudMap",
