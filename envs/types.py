@@ -216,13 +216,19 @@ class Pose:
 class CameraIntrinsics:
     """A pinhole camera: ``width`` x ``height`` pixels and a horizontal field of view ``hfov`` (radians).
 
-    Pixels are square, the principal point is the image centre. Pixel (u, v) with u right, v down
-    looks along the camera-frame direction ``((u + 0.5 - cx) / fx, -(v + 0.5 - cy) / fy, -1)``.
+    By default pixels are square and the principal point is the image centre (the simulators'
+    cameras). A general pinhole camera (a calibrated real one) also sets ``focal_y`` (pixels) and
+    ``principal_point`` (cx, cy) in pixel-edge coordinates, where (0, 0) is the top-left corner of the
+    image and (width / 2, height / 2) its centre; ``from_opencv`` converts OpenCV's convention (pixel
+    centres at integers). Pixel (u, v) with u right, v down looks along the camera-frame direction
+    ``((u + 0.5 - cx) / fx, -(v + 0.5 - cy) / fy, -1)``. Lens distortion is not modelled.
     """
 
     width: int
     height: int
     hfov: float
+    focal_y: float | None = None
+    principal_point: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if int(self.width) <= 0 or int(self.height) <= 0:
@@ -232,11 +238,28 @@ class CameraIntrinsics:
         object.__setattr__(self, "width", int(self.width))
         object.__setattr__(self, "height", int(self.height))
         object.__setattr__(self, "hfov", float(self.hfov))
+        if self.focal_y is not None:
+            if not (math.isfinite(self.focal_y) and self.focal_y > 0):
+                raise ValueError(f"focal_y must be a positive number of pixels, got {self.focal_y}")
+            object.__setattr__(self, "focal_y", float(self.focal_y))
+        if self.principal_point is not None:
+            cx, cy = (float(v) for v in self.principal_point)
+            if not (math.isfinite(cx) and math.isfinite(cy)):
+                raise ValueError(f"principal_point must be finite pixels, got {self.principal_point}")
+            object.__setattr__(self, "principal_point", (cx, cy))
 
     @classmethod
     def from_hfov_degrees(cls, width: int, height: int, hfov_deg: float) -> "CameraIntrinsics":
         """Intrinsics from a horizontal field of view in degrees (habitat's config unit)."""
         return cls(width, height, math.radians(hfov_deg))
+
+    @classmethod
+    def from_opencv(cls, width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> "CameraIntrinsics":
+        """A general pinhole camera from OpenCV-convention values (pixels; pixel centres at integer
+        coordinates, so a centred camera has cx = (width - 1) / 2)."""
+        if not (math.isfinite(fx) and fx > 0):
+            raise ValueError(f"fx must be a positive number of pixels, got {fx}")
+        return cls(width, height, 2.0 * math.atan(width / (2.0 * fx)), focal_y=fy, principal_point=(cx + 0.5, cy + 0.5))
 
     @property
     def fx(self) -> float:
@@ -245,16 +268,18 @@ class CameraIntrinsics:
 
     @property
     def fy(self) -> float:
-        """Focal length in pixels (y); equal to ``fx`` (square pixels)."""
-        return self.fx
+        """Focal length in pixels (y); ``fx`` (square pixels) unless ``focal_y`` is set."""
+        return self.fx if self.focal_y is None else self.focal_y
 
     @property
     def cx(self) -> float:
-        return self.width / 2.0
+        """Principal point x, pixel-edge coordinates (``width / 2`` unless set)."""
+        return self.width / 2.0 if self.principal_point is None else self.principal_point[0]
 
     @property
     def cy(self) -> float:
-        return self.height / 2.0
+        """Principal point y, pixel-edge coordinates (``height / 2`` unless set)."""
+        return self.height / 2.0 if self.principal_point is None else self.principal_point[1]
 
     def matrix(self) -> np.ndarray:
         """The 3x3 matrix K in the computer-vision convention (x right, y down, z forward)."""
@@ -268,7 +293,10 @@ class CameraIntrinsics:
         return np.stack([uu, vv, -np.ones_like(uu)], axis=-1)
 
     def to_dict(self) -> dict:
-        return {"width": self.width, "height": self.height, "hfov": self.hfov}
+        out = {"width": self.width, "height": self.height, "hfov": self.hfov}
+        if self.focal_y is not None or self.principal_point is not None:
+            out.update(fy=self.fy, cx=self.cx, cy=self.cy)  # pixel-edge convention, as the fields
+        return out
 
 
 @dataclass

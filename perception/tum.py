@@ -32,21 +32,17 @@ Pose conventions (checked by ``tests/perception/test_tum.py`` against TUM's own 
 - Depth is the z-distance along the optical axis in both (Kinect-style depth images), so only the
   scale changes: metres = value / 5000.
 
-Intrinsics: nav3d's ``CameraIntrinsics`` is a pinhole camera with square pixels and a centred
-principal point (width, height, hfov). They are given explicitly (a ``CameraIntrinsics``, a dict or
-the path of a JSON file) or read from ``intrinsics.json`` in the folder, which holds either::
+Intrinsics: nav3d's ``CameraIntrinsics`` is a pinhole camera (focal lengths and principal point;
+lens distortion is not modelled). They are given explicitly (a ``CameraIntrinsics``, a dict or the
+path of a JSON file) or read from ``intrinsics.json`` in the folder, which holds either::
 
-    {"width": 640, "height": 480, "hfov": 62.9}                                   (degrees)
-    {"width": 640, "height": 480, "fx": 525.0, "fy": 525.0, "cx": 319.5, "cy": 239.5}
+    {"width": 640, "height": 480, "hfov": 62.9}                  (degrees: centred, square pixels)
+    {"width": 640, "height": 480, "fx": 517.3, "fy": 516.5, "cx": 318.6, "cy": 255.3}
 
-or both (then they must agree). fx, fy are in pixels; cx, cy follow the OpenCV / TUM pixel convention
-(pixel centres at integer coordinates, so a centred principal point is ((W - 1) / 2, (H - 1) / 2)).
-
-**Limitation**: general pinhole intrinsics (fx != fy, off-centre principal point) and lens distortion
-are not supported yet. fx/fy/cx/cy are accepted only when fx and fy agree within 0.5% and cx, cy lie
-within 0.5 px of the centre; otherwise a ``ValueError`` names the values. TUM's ROS default
-intrinsics (525, 525, 319.5, 239.5), which TUM suggests for the depth images, pass; the calibrated
-freiburg1/2/3 colour intrinsics do not (their principal points are 1-16 px off centre).
+or both (then hfov must agree with fx). fx, fy are in pixels; cx, cy follow the OpenCV / TUM pixel
+convention (pixel centres at integer coordinates, so a centred principal point is ((W - 1) / 2,
+(H - 1) / 2)). TUM's calibrated freiburg1/2/3 colour intrinsics and its ROS defaults (525, 525,
+319.5, 239.5) both work; undistort the images first where the lens distortion matters.
 
 Writing (``write_tum_sequence``): depth is stored as ``uint16(round(depth * 5000))``; depths beyond
 13.107 m (what 16 bits hold), non-finite and non-positive depths (and depths below 0.1 mm) are
@@ -78,8 +74,7 @@ INTRINSICS_FILE = "intrinsics.json"
 
 _INTRINSICS_KEYS = {"width", "height", "hfov", "fx", "fy", "cx", "cy"}
 _PINHOLE_KEYS = ("fx", "fy", "cx", "cy")
-_FOCAL_TOLERANCE = 0.005  # relative, fx vs fy (and vs hfov when both are given)
-_CENTRE_TOLERANCE_PX = 0.5
+_FOCAL_TOLERANCE = 0.005  # relative, fx vs hfov when both are given
 _QUATERNION_NORM_TOLERANCE = 1e-2
 
 
@@ -115,8 +110,8 @@ def pose_to_tum(pose: Pose, world_up: str = "y") -> tuple[np.ndarray, np.ndarray
 def intrinsics_from_dict(data: Mapping, source: str = "intrinsics") -> CameraIntrinsics:
     """``CameraIntrinsics`` from the JSON form in the module docstring (``source`` names it in errors).
 
-    Raises ``ValueError`` on missing, unknown or non-numeric keys, and on intrinsics that are not a
-    square-pixel camera with a centred principal point (not supported yet)."""
+    Raises ``ValueError`` on missing, unknown or non-numeric keys, non-positive focal lengths, and an
+    hfov that disagrees with fx."""
     if not isinstance(data, Mapping):
         raise ValueError(f"{source}: expected a JSON object with width, height and hfov or fx/fy/cx/cy, got {type(data).__name__}")
     unknown = sorted(set(data) - _INTRINSICS_KEYS)
@@ -148,20 +143,7 @@ def intrinsics_from_dict(data: Mapping, source: str = "intrinsics") -> CameraInt
     fx, fy, cx, cy = (values[k] for k in _PINHOLE_KEYS)
     if fx <= 0 or fy <= 0:
         raise ValueError(f"{source}: focal lengths must be positive pixels, got fx={fx}, fy={fy}")
-    centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0  # OpenCV pixel convention
-    if (
-        abs(fx - fy) > _FOCAL_TOLERANCE * max(fx, fy)
-        or abs(cx - centre_x) > _CENTRE_TOLERANCE_PX
-        or abs(cy - centre_y) > _CENTRE_TOLERANCE_PX
-    ):
-        raise ValueError(
-            f"{source}: fx={fx:g}, fy={fy:g}, cx={cx:g}, cy={cy:g} for {width}x{height} images is a general pinhole "
-            f"camera; general pinhole intrinsics are not supported yet: nav3d needs square pixels (fx = fy within "
-            f"{_FOCAL_TOLERANCE:.1%}) and a centred principal point (cx = {centre_x:g}, cy = {centre_y:g} within "
-            f"{_CENTRE_TOLERANCE_PX} px, OpenCV pixel convention). Resample the images to such a camera, or use TUM's "
-            "ROS default intrinsics (fx = fy = 525, cx = 319.5, cy = 239.5 at 640x480)"
-        )
-    intrinsics = CameraIntrinsics(width, height, 2.0 * math.atan(width / (2.0 * fx)))
+    intrinsics = CameraIntrinsics.from_opencv(width, height, fx, fy, cx, cy)
     if "hfov" in values and abs(intrinsics.fx - CameraIntrinsics.from_hfov_degrees(width, height, values["hfov"]).fx) > _FOCAL_TOLERANCE * fx:
         raise ValueError(
             f"{source}: hfov {values['hfov']:g} deg disagrees with fx={fx:g} "

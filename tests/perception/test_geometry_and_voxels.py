@@ -42,6 +42,25 @@ def test_backprojection_of_a_tilted_camera_matches_a_hand_computed_point():
     np.testing.assert_allclose(lifted.points[0], expected, atol=1e-5)
 
 
+def test_general_pinhole_cameras_back_project_to_the_same_points(sim):
+    """A window cut off-centre from a rendered frame, with every other row dropped, is a camera with
+    an off-centre principal point and fy = fx / 2; its pixels must land where the original ones do."""
+    frame = sim.reset(Pose.from_yaw(np.array([1.0, 0.0, 1.5]), -math.pi / 2))
+    k = frame.intrinsics
+    rows, cols = slice(5, 45, 2), slice(9, 60)
+    cut = CameraIntrinsics.from_opencv(
+        51, 20, k.fx, k.fy / 2, (k.cx - 0.5) - 9, ((k.cy - 0.5) - 5) / 2  # OpenCV convention: pixel centres at integers
+    )
+    assert cut.fy == pytest.approx(cut.fx / 2) and cut.cx != cut.width / 2
+    window = Frame(frame.rgb[rows, cols].copy(), frame.depth[rows, cols].copy(), None, frame.camera_pose, cut)
+    lifted, lifted_window = backproject(frame), backproject(window)
+    whole = np.full((48 * 64, 3), np.nan, np.float32)
+    whole[lifted.pixels] = lifted.points
+    expected = whole.reshape(48, 64, 3)[rows, cols].reshape(-1, 3)[lifted_window.pixels]
+    assert len(lifted_window.pixels) > 500
+    np.testing.assert_allclose(lifted_window.points, expected, atol=1e-4)
+
+
 def test_invalid_depth_is_masked():
     k = CameraIntrinsics.from_hfov_degrees(3, 1, 60.0)
     depth = np.array([[[np.nan], [np.inf], [1.0]]], np.float32)

@@ -27,6 +27,8 @@ from perception.tum import (
     CV_TO_GL,
     associate,
     depth_to_tum,
+    intrinsics_from_dict,
+    intrinsics_to_dict,
     open_tum_sequence,
     pose_from_tum,
     pose_to_tum,
@@ -310,9 +312,7 @@ def test_image_size_must_match_intrinsics(sequence_copy):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"cx": 20.0}, r"cx=20.*not supported yet"),
-        ({"cy": 30.0}, r"cy=30.*not supported yet"),
-        ({"fy": 45.0}, r"fy=45.*not supported yet"),
+        ({"fy": -45.0}, r"focal lengths must be positive"),
         ({"hfov": 60.0}, "disagrees"),
         ({"k1": 0.1}, "distortion"),
         ({"width": "64"}, "finite number"),
@@ -326,11 +326,15 @@ def test_unsupported_intrinsics(sequence_copy, change, message):
         open_tum_sequence(sequence_copy)
 
 
-def test_centred_pinhole_intrinsics_are_accepted(sequence_copy):
-    # TUM's ROS defaults scaled to 64 x 48, a centred camera in the OpenCV pixel convention
-    (sequence_copy / "intrinsics.json").write_text(json.dumps({"width": 64, "height": 48, "fx": 52.5, "fy": 52.6, "cx": 31.6, "cy": 23.4}))
+def test_general_pinhole_intrinsics_round_trip(sequence_copy):
+    # TUM freiburg1's calibrated colour camera scaled to 64 x 48: off-centre, fx != fy (OpenCV convention)
+    calibrated = {"width": 64, "height": 48, "fx": 51.73, "fy": 51.65, "cx": 31.86, "cy": 25.53}
+    (sequence_copy / "intrinsics.json").write_text(json.dumps(calibrated))
     camera = open_tum_sequence(sequence_copy).intrinsics
-    assert camera.fx == pytest.approx(52.5)
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == pytest.approx((51.73, 51.65, 32.36, 26.03))
+    written = intrinsics_to_dict(camera)
+    assert {k: written[k] for k in calibrated} == pytest.approx(calibrated)
+    assert intrinsics_from_dict(written) == camera
 
 
 def test_no_associated_frames(sequence_copy):
