@@ -3,7 +3,7 @@
 integrating the same frames (geometry and colour only); the maps' point counts and their quality
 against the true mesh (``perception.evaluation``: accuracy and completeness in cm, and the
 precision of the top-100 points for each object category seen, by text query); and with
-``--memory-frames N`` the peak resident memory after integrating N frames at 128 px.
+``--memory-frames N`` the resident memory each map adds after integrating N frames at 128 px.
 
     python benchmarks/map_throughput.py [--frames 100] [--house 0] [--memory-frames 1000]
 
@@ -51,17 +51,33 @@ def time_tsdf_only(frames, voxel_size: float, max_depth: float) -> float:
     return (time.perf_counter() - t) / len(frames)
 
 
-def peak_memory_after(scene, extractor, constructions, n: int) -> None:
-    """Integrate ``n`` frames at 128 px per construction and print the process's peak RSS."""
+def resident_mib() -> float:
+    """The process's resident memory now (Linux ``/proc``), else its peak so far, MiB."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_after(scene, extractor, constructions, n: int) -> None:
+    """Integrate ``n`` frames at 128 px per construction; print the resident memory the map adds
+    (measured with the map alive, after integration) and the process's peak so far."""
+    import gc
     import resource
 
     for cls in constructions:
+        gc.collect()
+        before = resident_mib()
         m = cls(extractor, MapConfig())
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         for f in rollout_frames(scene, 128, n, 1):  # frames are not kept
             m.integrate(f, extractor(f))
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{cls.__name__}: {n} frames at 128 px -> {len(m.points())} points; peak RSS {after:.0f} MiB (was {before:.0f} MiB before this map)")
+        points = len(m.points())
+        added = resident_mib() - before
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{cls.__name__}: {n} frames at 128 px -> {points} points; resident +{added:.0f} MiB with the map alive; process peak {peak:.0f} MiB")
         del m
 
 
@@ -69,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--house", type=int, default=0)
-    parser.add_argument("--memory-frames", type=int, default=0, help="also integrate this many frames and print peak memory")
+    parser.add_argument("--memory-frames", type=int, default=0, help="also integrate this many frames per construction and print the memory it takes")
     parser.add_argument("--constructions", nargs="+", choices=tuple(CONSTRUCTIONS), default=tuple(CONSTRUCTIONS))
     parser.add_argument("--sizes", nargs="+", type=int, default=(128, 256))
     args = parser.parse_args()
@@ -100,7 +116,7 @@ def main() -> None:
                   f" query precision mean {np.mean(precision):.2f} min {np.min(precision):.2f} ({len(precision)} categories)")
         print(f"{size:>5} {'(features)':>12} {len(frames) / extract_s:>9.1f} {extract_s / len(frames) * 1e3:>9.1f}")
     if args.memory_frames:
-        peak_memory_after(scene, extractor, constructions, args.memory_frames)
+        memory_after(scene, extractor, constructions, args.memory_frames)
 
 if __name__ == "__main__":
     main()
