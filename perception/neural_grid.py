@@ -34,7 +34,7 @@ class SparseLatentGrid:
         self.index = VoxelIndex()  # vertex keys -> rows of ``latents``
         self.cells = VoxelIndex()  # keys of the cells whose 8 corners are allocated
         self.latents = torch.nn.Parameter(torch.zeros(initial_capacity, self.dim))  # (capacity, D)
-        self.grew = False  # whether the last ``allocate`` replaced ``latents`` by a larger parameter
+        self.grew = False  # whether the last ``allocate_cells`` replaced ``latents`` by a larger parameter
 
     def __len__(self) -> int:
         return len(self.index)
