@@ -13,6 +13,11 @@
 - ``nav3d train-features``: train the learned RGB feature CNN (``perception.learned_rgb``) on
   generated houses, report its per-pixel top-1 category accuracy on held-out houses, save it.
 - ``nav3d eval-features``: that accuracy for a saved checkpoint (default: the shipped one).
+- ``nav3d language-data``: 3D-language records (captions, QA, grounding, task decompositions with
+  location tokens) over generated houses, with the map points and features they refer to
+  (``agent.language_dataset``).
+- ``nav3d train``: train the 3D-LLM on such a dataset, with atomic checkpoints and resume
+  (``agent.training``).
 """
 
 from __future__ import annotations
@@ -135,6 +140,32 @@ def _parser() -> argparse.ArgumentParser:
     language.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
     language.add_argument("--no-resume", action="store_true", help="rebuild maps already in --out/maps (default: reuse them)")
     language.set_defaults(func=_language_data)
+
+    from agent.train_config import PRESETS, TrainConfig
+
+    defaults = TrainConfig(data_dir="", out_dir="")
+    train = sub.add_parser("train", help="train the 3D-LLM on a dataset written by `nav3d language-data` (checkpoints in --out, --resume to continue)")
+    train.add_argument("--data", type=Path, required=True, help="dataset folder with train.jsonl (and val.jsonl, maps/)")
+    train.add_argument("--out", type=Path, required=True, help="output folder: tokenizer/, checkpoint-last/, training_log.jsonl")
+    train.add_argument("--preset", choices=sorted(PRESETS), default=defaults.preset,
+                       help=f"model size (default {defaults.preset}: ~12M parameters, ~27 min on one CPU thread; gpu: ~130M, bf16 on CUDA; tiny: smoke tests)")
+    train.add_argument("--steps", type=int, default=defaults.steps, help=f"optimiser steps in all (default {defaults.steps})")
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"records per micro-batch (default {defaults.batch_size})")
+    train.add_argument("--grad-accum", type=int, default=defaults.grad_accum, help=f"micro-batches per step (default {defaults.grad_accum})")
+    train.add_argument("--lr", type=float, default=defaults.lr, help=f"peak learning rate (default {defaults.lr})")
+    train.add_argument("--warmup", type=int, default=defaults.warmup, help=f"linear warmup steps, then cosine decay (default {defaults.warmup})")
+    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help=f"AdamW weight decay (default {defaults.weight_decay})")
+    train.add_argument("--grad-clip", type=float, default=defaults.grad_clip, help=f"gradient norm clip, 0 = none (default {defaults.grad_clip})")
+    train.add_argument("--eval-every", type=int, default=defaults.eval_every, help=f"steps between validation losses (default {defaults.eval_every}; 0 = at the end)")
+    train.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, help=f"steps between checkpoints (default {defaults.checkpoint_every}; 0 = at the end)")
+    train.add_argument("--log-every", type=int, default=defaults.log_every, help=f"steps between training_log.jsonl lines (default {defaults.log_every})")
+    train.add_argument("--seed", type=int, default=defaults.seed, help="seed of the weights and the data order (default 0)")
+    train.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
+    train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint-last (same step count, data order and RNG)")
+    train.add_argument("--stop-at", type=int, default=None, help="end this session after this step with a checkpoint (continue later with --resume)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
     return parser
 
 
@@ -427,6 +458,26 @@ def _language_data(args: argparse.Namespace) -> int:
         print(f"{name}: {len(ids)} houses, {sum(summary.counts[name].values())} records ({counts}) -> {summary.out_dir / (name + '.jsonl')}")
     print(f"maps: {summary.maps_built} built, {summary.maps_reused} reused ({args.construction}) in {summary.out_dir / 'maps'}; "
           f"{summary.seconds:.0f} s; wrote {summary.out_dir / 'dataset.json'}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from agent.training import TrainConfig, train
+
+    config = TrainConfig(
+        data_dir=args.data, out_dir=args.out, steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
+        lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
+        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
+        threads=args.threads, preset=args.preset, device=args.device, resume=args.resume, stop_at=args.stop_at,
+        progress=not args.no_progress,
+    )
+    summary = train(config)
+    last = f"{summary.losses[-1]:.4f}" if summary.losses else "n/a"
+    val = f"{summary.val_loss:.4f}" if summary.val_loss is not None else "n/a (no val.jsonl)"
+    print(f"trained steps {summary.start_step}..{summary.step} of {config.steps} ({config.preset}, {summary.parameters / 1e6:.1f}M parameters, {summary.device}) "
+          f"in {summary.seconds:.0f} s: {summary.tokens_per_s:.0f} tokens/s, {summary.steps_per_s:.2f} steps/s")
+    print(f"last training loss {last}, validation loss {val}")
+    print(f"checkpoint: {summary.checkpoint} (ThreeDLLM.from_pretrained); log: {summary.log}")
     return 0
 
 

@@ -152,7 +152,11 @@ def lm_source_from_dict(data: dict[str, Any]) -> LMSource:
 
 @dataclass(frozen=True)
 class ThreeDLLMConfig:
-    """The 3D-LLM: scene encoder sizes, the location codec (scene bounds in metres and bins) and the LM source."""
+    """The 3D-LLM: scene encoder sizes, the location codec and the LM source.
+
+    ``codec`` gives the number of location bins and the default scene bounds (metres) of the position
+    embedding; each batch can give its scenes' own bounds instead (``bounds`` of :meth:`ThreeDLLM.forward`).
+    """
 
     encoder: SceneEncoderConfig
     codec: LocationCodec
@@ -284,12 +288,18 @@ class ThreeDLLM(nn.Module):
         return {"encoder": encoder, "lm": lm, "total": encoder + lm, "trainable": trainable}
 
     def prefix(
-        self, points: torch.Tensor, features: torch.Tensor, point_mask: torch.Tensor | None = None
+        self,
+        points: torch.Tensor,
+        features: torch.Tensor,
+        point_mask: torch.Tensor | None = None,
+        bounds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The scene's soft prefix: points (B, N, 3) metres, features (B, N, C), mask (B, N) -> (B, K, H)."""
+        """The scene's soft prefix: points (B, N, 3) metres, features (B, N, C), mask (B, N), bounds
+        (B, 2, 3) metres (each scene's codec box; None = ``config.codec``'s) -> (B, K, H)."""
         device = self.device
         mask = point_mask.to(device) if isinstance(point_mask, torch.Tensor) else point_mask
-        prefix = self.encoder(points.to(device), features.to(device), mask)  # (B, K, H)
+        box = bounds.to(device) if isinstance(bounds, torch.Tensor) else bounds
+        prefix = self.encoder(points.to(device), features.to(device), mask, box)  # (B, K, H)
         return prefix.to(self.lm.get_input_embeddings().weight.dtype)
 
     # -- tokens --------------------------------------------------------------------------------
@@ -376,14 +386,17 @@ class ThreeDLLM(nn.Module):
         point_mask: torch.Tensor | None,
         prompts: Sequence[str],
         answers: Sequence[str] | None = None,
+        bounds: torch.Tensor | None = None,
     ) -> ThreeDLLMOutput:
         """Logits (B, L, V) and, with ``answers``, the loss on answer tokens.
 
         points (B, N, 3) metres (world frame, Y up), features (B, N, C), point_mask (B, N) bool (True =
-        real point; None = all real), one prompt (and answer) per scene.
+        real point; None = all real), one prompt (and answer) per scene; bounds (B, 2, 3) metres, the
+        lower/upper corner of each scene's location codec (the box its location tokens are relative
+        to; None = ``config.codec``'s box for every scene).
         """
         self._check_batch(points, features, point_mask, prompts)
-        prefix = self.prefix(points, features, point_mask)  # (B, K, H)
+        prefix = self.prefix(points, features, point_mask, bounds)  # (B, K, H)
         batch = self.encode_batch(prompts, answers)
         embeds = self.embed(batch, prefix)  # (B, L, H)
         out = self.lm(
@@ -408,6 +421,7 @@ class ThreeDLLM(nn.Module):
         max_new_tokens: int = 64,
         constrain_locations: bool = True,
         grammar: LocationGrammar = LocationGrammar(),
+        bounds: torch.Tensor | None = None,
         **generate_kwargs: Any,
     ) -> list[str]:
         """Answers (text after ``<plan>``, up to ``<eos>``, special tokens removed) for each scene and prompt.
@@ -416,7 +430,7 @@ class ThreeDLLM(nn.Module):
         they go into the ``GenerationConfig``). The prefix is computed once and prefilled with the
         prompt; decoding runs on the KV cache. With ``constrain_locations`` location tokens come in
         complete groups of ``grammar`` (never cut by ``max_new_tokens``). Special tokens other than
-        ``<eos>`` are never generated.
+        ``<eos>`` are never generated. ``bounds`` (B, 2, 3): each scene's codec box, as in :meth:`forward`.
         """
         self._check_batch(points, features, point_mask, prompts)
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
@@ -424,7 +438,7 @@ class ThreeDLLM(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            prefix = self.prefix(points, features, point_mask)  # (B, K, H)
+            prefix = self.prefix(points, features, point_mask, bounds)  # (B, K, H)
             batch = self.encode_batch(prompts, padding_side="left")
             embeds = self.embed(batch, prefix)  # (B, L, H)
             processors = LogitsProcessorList()

@@ -7,6 +7,7 @@ query outputs, projected to the language model's hidden size, go in front of the
 Pipeline (B scenes, N points each, C feature channels, d encoder width, K queries, H LM hidden size)::
 
     points (B, N, 3) metres, world frame, Y up      features (B, N, C)
+    bounds (B, 2, 3) each scene's lower/upper corner (its location codec's box)
       -> PositionEmbedding3D -> (B, N, 6F) -> Linear -> (B, N, d)
                                                      + Linear(C -> d) -> (B, N, d) point tokens
       + one learned "empty scene" token, never masked -> (B, N + 1, d)
@@ -18,6 +19,12 @@ The extra learned token gives every query something to attend to even when a sce
 points (an empty map at the start of an episode), so the output is always finite; padded points are
 zeroed before use and masked out of attention, so junk (even NaN) in padded slots never reaches the
 output.
+
+Positions are normalised per scene: location tokens in the text are relative to each scene's own
+bounds (every dataset record carries its codec), so the position embedding must use the same box.
+``bounds`` (B, 2, 3) gives each scene's ``[lower, upper]``; without it every scene uses the default
+box given at construction (the model config's codec). A scene shifted in space with its bounds
+shifted alike gives the same prefix.
 """
 
 from __future__ import annotations
@@ -79,7 +86,8 @@ class PositionEmbedding3D(nn.Module):
     """Fixed sin/cos embedding of world points, per axis, relative to the scene bounds.
 
     A point ``p`` (metres, world frame) is first normalised to the box ``[lower, upper]`` (the
-    location codec's bounds, so positions and location tokens share one frame):
+    location codec's bounds, so positions and location tokens share one frame; the box given here
+    is the default, ``forward``'s ``bounds`` overrides it per scene):
     ``u_a = (p_a - lower_a) / (upper_a - lower_a)`` for each axis ``a`` in x, y, z (0..1 inside the
     box; points outside are not clamped). With ``F`` frequencies ``w_k = 2^k * pi`` (k = 0..F-1) the
     embedding is::
@@ -112,9 +120,19 @@ class PositionEmbedding3D(nn.Module):
         """Size of the embedding: 6F."""
         return 6 * self.frequencies
 
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
-        """(..., 3) points (metres, world frame) -> (..., 6F) embedding (float32)."""
-        u = (points.float() - self.lower) / self.extent  # (..., 3) in [0, 1] inside the bounds
+    def forward(self, points: torch.Tensor, bounds: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., N, 3) points (metres, world frame) -> (..., N, 6F) embedding (float32).
+
+        ``bounds`` (..., 2, 3): each scene's lower (row 0) and upper (row 1) corner in metres, one per
+        leading index of ``points``; None uses the default box of the constructor.
+        """
+        if bounds is None:
+            lower, extent = self.lower, self.extent  # (3,)
+        else:
+            bounds = bounds.to(device=points.device, dtype=torch.float32)
+            lower = bounds[..., 0, :].unsqueeze(-2)  # (..., 1, 3)
+            extent = (bounds[..., 1, :] - bounds[..., 0, :]).unsqueeze(-2)  # (..., 1, 3)
+        u = (points.float() - lower) / extent  # (..., N, 3) in [0, 1] inside the bounds
         angles = u.unsqueeze(-1) * self.omega  # (..., 3, F)
         emb = torch.cat([angles.sin(), angles.cos()], dim=-1)  # (..., 3, 2F)
         return emb.flatten(-2)  # (..., 6F)
@@ -147,8 +165,8 @@ class PerceiverBlock(nn.Module):
 class SceneEncoder(nn.Module):
     """Points + features of a scene -> a (B, K, H) prefix for a language model of hidden size H.
 
-    ``lower``/``upper`` are the scene bounds (metres, world frame; the location codec's) used by the
-    position embedding; ``output_dim`` is H.
+    ``lower``/``upper`` are the default scene bounds (metres, world frame; the location codec's) used
+    by the position embedding when ``forward`` gets no per-scene ``bounds``; ``output_dim`` is H.
     """
 
     def __init__(
@@ -172,21 +190,27 @@ class SceneEncoder(nn.Module):
         return self.out.out_features
 
     def forward(
-        self, points: torch.Tensor, features: torch.Tensor, point_mask: torch.Tensor | None = None
+        self,
+        points: torch.Tensor,
+        features: torch.Tensor,
+        point_mask: torch.Tensor | None = None,
+        bounds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """points (B, N, 3) metres (world frame, Y up), features (B, N, C), point_mask (B, N) bool
-        (True = a real point, False = padding; None = all real) -> prefix (B, K, H).
+        (True = a real point, False = padding; None = all real), bounds (B, 2, 3) metres, each scene's
+        lower and upper corner (None = the default box) -> prefix (B, K, H).
 
         Shapes are checked (ValueError naming them); N may be 0.
         """
         point_mask = check_scene_inputs(points, features, point_mask, self.config.feature_dim)
+        bounds = check_bounds(bounds, points.shape[0])
         b = points.shape[0]
         dtype = self.feature_proj.weight.dtype
         valid = point_mask.unsqueeze(-1)  # (B, N, 1)
         # zero padded slots so junk there (even NaN) cannot leak through 0 * NaN in attention
         pts = torch.where(valid, points.float(), 0.0)  # (B, N, 3)
         feats = torch.where(valid, features.to(dtype), 0.0)  # (B, N, C)
-        x = self.feature_proj(feats) + self.position_proj(self.position(pts).to(dtype))  # (B, N, d)
+        x = self.feature_proj(feats) + self.position_proj(self.position(pts, bounds).to(dtype))  # (B, N, d)
         x = torch.cat([self.empty_token.expand(b, 1, -1), x], dim=1)  # (B, N + 1, d)
         ignore = torch.cat([point_mask.new_zeros(b, 1), ~point_mask], dim=1)  # (B, N + 1) True = masked
         q = self.queries.unsqueeze(0).expand(b, -1, -1)  # (B, K, d)
@@ -224,6 +248,30 @@ def check_scene_inputs(
         shape = tuple(point_mask.shape) if isinstance(point_mask, torch.Tensor) else type(point_mask).__name__
         raise ValueError(f"point_mask must be a (B, N) = ({b}, {n}) tensor to match points, got {shape}")
     return point_mask.to(device=points.device, dtype=torch.bool)
+
+
+def check_bounds(bounds: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+    """Check per-scene bounds: None, or a (B, 2, 3) tensor of finite lower/upper corners with upper > lower."""
+    if bounds is None:
+        return None
+    if not isinstance(bounds, torch.Tensor) or bounds.shape != (batch, 2, 3):
+        shape = tuple(bounds.shape) if isinstance(bounds, torch.Tensor) else type(bounds).__name__
+        raise ValueError(
+            f"bounds must be a (B, 2, 3) = ({batch}, 2, 3) tensor of each scene's lower and upper corner (metres), "
+            f"got {shape}; use agent.scene_encoder.codec_bounds to build it from location codecs"
+        )
+    if not torch.isfinite(bounds).all() or not (bounds[:, 1] > bounds[:, 0]).all():
+        bad = [i for i in range(batch) if not (torch.isfinite(bounds[i]).all() and (bounds[i, 1] > bounds[i, 0]).all())]
+        raise ValueError(f"bounds of scene(s) {bad} are not finite with upper > lower on every axis: {bounds[bad].tolist()}")
+    return bounds
+
+
+def codec_bounds(codecs: Sequence[Any], device: torch.device | str | None = None) -> torch.Tensor:
+    """(B, 2, 3) float32 bounds (metres) of B location codecs (anything with ``lower``/``upper`` triples)."""
+    if len(codecs) == 0:
+        raise ValueError("codec_bounds: no codecs given")
+    rows = [[list(c.lower), list(c.upper)] for c in codecs]
+    return torch.tensor(rows, dtype=torch.float32, device=device)  # (B, 2, 3)
 
 
 def pad_scenes(

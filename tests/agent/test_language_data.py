@@ -135,17 +135,11 @@ def test_exploration_map_is_deterministic_and_round_trips(house0, encoder, tmp_p
     assert loaded.codec == a.codec and loaded.info["seed"] == 1
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_neural_construction_gives_features(house0, encoder):
-    import torch
-
     scene, sim = house0
     config = ExplorationConfig(size=64, views_per_room=1, max_frames=2, points=64)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # on a shared 2-core CPU more threads are far slower
-    try:
-        f = explore_and_map(scene, "neural", config, seed=0, encoder=encoder, simulator=sim)
-    finally:
-        torch.set_num_threads(threads)
+    f = explore_and_map(scene, "neural", config, seed=0, encoder=encoder, simulator=sim)
     assert f.construction == "neural" and f.points.shape == (64, 3) and f.features.shape == (64, 384)
     assert np.isfinite(f.features.astype(np.float32)).all() and np.abs(f.features.astype(np.float32)).sum() > 0
 

@@ -20,7 +20,7 @@ from agent.llm3d import (
     extend_tokenizer,
 )
 from agent.location_codec import LocationCodec
-from agent.scene_encoder import PositionEmbedding3D, SceneEncoder, SceneEncoderConfig, pad_scenes
+from agent.scene_encoder import PositionEmbedding3D, SceneEncoder, SceneEncoderConfig, codec_bounds, pad_scenes
 from agent.tokenizer import train_tokenizer
 
 WORDS = "go to the kitchen then find a chair near table walk past sofa bedroom door open stairs lamp".split()
@@ -29,13 +29,7 @@ K = 8  # queries
 CODEC = LocationCodec((-5.0, 0.0, -4.0), (5.0, 3.0, 4.0), bins=64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny matrices on a shared 2-core machine: extra intra-op threads only wait on each other
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _corpus(n: int = 50, seed: int = 0) -> list[str]:
@@ -204,6 +198,39 @@ def test_the_scene_prefix_changes_the_logits(model):
     assert not torch.allclose(a[:, text], b[:, text])
     # while the positions before the prefix (<bos>, <scene>) cannot see it
     assert torch.allclose(a[:, :2], b[:, :2], atol=1e-5)
+
+
+def test_per_scene_bounds_make_the_prefix_translation_invariant(model):
+    points, features, mask = _scenes(b=2, seed=5)
+    lo, hi = torch.tensor(CODEC.lower), torch.tensor(CODEC.upper)
+    bounds = torch.stack([lo, hi]).expand(2, 2, 3).clone()  # (B, 2, 3)
+    # default bounds = the config codec's box
+    assert torch.allclose(model.prefix(points, features, mask), model.prefix(points, features, mask, bounds), atol=1e-6)
+    # each scene moved by its own offset, its bounds moved alike: the same prefix and logits
+    shift = torch.tensor([[[30.0, -2.0, 7.5]], [[-12.0, 4.0, -40.0]]])  # (B, 1, 3) metres
+    moved = model.prefix(points + shift, features, mask, bounds + shift)
+    assert torch.allclose(model.prefix(points, features, mask), moved, atol=1e-4)
+    a = model(points, features, mask, PROMPTS, ANSWERS).logits
+    b = model(points + shift, features, mask, PROMPTS, ANSWERS, bounds=bounds + shift).logits
+    assert torch.allclose(a, b, atol=1e-4)
+    # moved without its bounds it is another scene
+    assert not torch.allclose(model.prefix(points, features, mask), model.prefix(points + shift, features, mask), atol=1e-3)
+    # generation uses the bounds too
+    assert model.generate(points, features, mask, PROMPTS, max_new_tokens=5) == model.generate(
+        points + shift, features, mask, PROMPTS, max_new_tokens=5, bounds=bounds + shift
+    )
+    with pytest.raises(ValueError, match=r"\(B, 2, 3\)"):
+        model.prefix(points, features, mask, bounds[:1])
+    with pytest.raises(ValueError, match="upper > lower"):
+        model.prefix(points, features, mask, bounds.flip(1))
+
+
+def test_codec_bounds_stacks_lower_and_upper():
+    other = LocationCodec((0.0, 0.0, 0.0), (1.0, 2.0, 3.0), bins=64)
+    bounds = codec_bounds([CODEC, other])
+    assert bounds.shape == (2, 2, 3) and bounds.dtype == torch.float32
+    assert bounds[1].tolist() == [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]
+    assert bounds[0, 0].tolist() == list(CODEC.lower)
 
 
 def test_batch_and_shape_errors(model):

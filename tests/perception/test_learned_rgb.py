@@ -46,14 +46,7 @@ HELDOUT_CLASS_BOUND = 0.2
 TINY = LearnedRGBConfig(OBJECT_CATEGORIES, channels=(4, 8, 8, 8), hidden=8, input_width=32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a CPU shared with other jobs, more threads can make small convolutions
-    many times slower (they spin waiting for each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,102 @@
+"""Settings of a 3D-LLM training run (``agent.training``) and the model-size presets; no torch import,
+so the command line can read the defaults cheaply."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # for tests and smoke runs: ~0.1M parameters
+    "tiny": {
+        "encoder": {"dim": 32, "queries": 8, "layers": 1, "heads": 2, "frequencies": 4},
+        "lm": {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128, "max_positions": 256},
+        "vocab_size": 512,
+    },
+    # the CPU default: ~12M parameters; ~0.75 steps/s at batch 8 with 1024-point maps on one shared CPU
+    # thread, so the default 1200 steps take ~27 minutes
+    "cpu-small": {
+        "encoder": {"dim": 256, "queries": 32, "layers": 2, "heads": 4, "frequencies": 8},
+        "lm": {"hidden": 320, "layers": 6, "heads": 5, "intermediate": 1280, "max_positions": 512},
+        "vocab_size": 2048,
+    },
+    # with a GPU: ~130M parameters, bf16 autocast on CUDA
+    "gpu": {
+        "encoder": {"dim": 512, "queries": 32, "layers": 4, "heads": 8, "frequencies": 8},
+        "lm": {"hidden": 768, "layers": 12, "heads": 12, "intermediate": 3072, "max_positions": 1024},
+        "vocab_size": 4096,
+    },
+}
+"""Model sizes: scene encoder (``SceneEncoderConfig`` fields), LM (``SmallLlama`` fields), BPE vocabulary."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (see the module docstring).
+
+    ``data_dir``: a dataset written by ``write_dataset`` (``train.jsonl``, optional ``val.jsonl``,
+    ``maps/``); ``out_dir``: where the tokenizer, checkpoint and log go. ``steps``: optimiser steps
+    in all (a resumed run continues to this count); ``batch_size`` records per micro-batch,
+    ``grad_accum`` micro-batches per step. ``lr`` peak learning rate, ``warmup`` steps of linear
+    warmup, cosine decay to ``min_lr_ratio * lr``. ``eval_every`` / ``checkpoint_every`` / ``log_every``
+    in steps (0 = only at the end). ``eval_samples``: validation records used (first ones, fixed).
+    ``preset``: a key of ``PRESETS``. ``device``: None = CUDA when available, else CPU. ``bf16``:
+    None = bf16 autocast on CUDA with the "gpu" preset. ``threads``: torch CPU threads during the run
+    (restored after). ``resume``: continue from ``out_dir/checkpoint-last`` (a fresh start when there
+    is none). ``stop_at``: end this session after that step with a checkpoint (the schedule still runs
+    to ``steps``; continue later with ``resume``), e.g. to split a run over time-boxed sessions.
+    """
+
+    data_dir: str | Path
+    out_dir: str | Path
+    steps: int = 1200
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    eval_every: int = 200
+    checkpoint_every: int = 200
+    log_every: int = 10
+    eval_samples: int = 256
+    seed: int = 0
+    threads: int = 1
+    preset: str = "cpu-small"
+    device: str | None = None
+    bf16: bool | None = None
+    resume: bool = False
+    stop_at: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "grad_accum", "threads", "eval_samples")
+        non_negative = ("warmup", "eval_every", "checkpoint_every", "log_every", "seed")
+        for name in positive + non_negative:
+            value = getattr(self, name)
+            low = 1 if name in positive else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"TrainConfig.{name} must be an integer >= {low}, got {value!r}")
+        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {value!r}")
+        if self.lr <= 0 or self.min_lr_ratio > 1:
+            raise ValueError(f"TrainConfig: need lr > 0 and min_lr_ratio <= 1, got lr={self.lr}, min_lr_ratio={self.min_lr_ratio}")
+        if self.stop_at is not None and (isinstance(self.stop_at, bool) or not isinstance(self.stop_at, int) or self.stop_at < 1):
+            raise ValueError(f"TrainConfig.stop_at must be None or an integer >= 1, got {self.stop_at!r}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"TrainConfig.preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (paths as strings)."""
+        data = asdict(self)
+        data["data_dir"], data["out_dir"] = str(self.data_dir), str(self.out_dir)
+        return data
+
+
+ORDER_FIELDS = ("seed", "batch_size", "grad_accum", "preset")
+"""Settings a resumed run must share with its checkpoint (they fix the model and the data order)."""

@@ -1,0 +1,469 @@
+"""Training the 3D-LLM on a 3D-language dataset (``agent.language_dataset``): ``train(TrainConfig)``.
+
+One optimiser step = ``grad_accum`` micro-batches of ``batch_size`` records. AdamW (no weight decay on
+biases, norms and other 1-d parameters), learning rate with linear warmup over ``warmup`` steps and a
+cosine decay to ``min_lr_ratio * lr`` at ``steps``; the rate is a pure function of the step, so there
+is no scheduler state to save. Gradients are clipped to ``grad_clip`` (global L2 norm).
+
+Data order is a pure function of the seed and the step: sample ``i`` of the stream is record
+``perm_e[i mod n]`` of epoch ``e = i // n``, with ``perm_e`` a permutation drawn from a generator
+seeded by ``(seed, e)``. Together with the saved optimiser state and RNG state a resumed run takes
+the same batches and the same updates as an uninterrupted one.
+
+Output folder ``out_dir``::
+
+    tokenizer/                 trained on the training prompts + answers when missing, reused after
+    checkpoint-last/           ThreeDLLM.save_pretrained folder (loads with ThreeDLLM.from_pretrained)
+        trainer_state.json     step, config, last losses, data info
+        optimizer.pt           AdamW state (tensors, numbers and lists only: torch.load(weights_only=True))
+        rng_state.pt           torch CPU (and CUDA) RNG state
+    training_log.jsonl         one JSON object a line: {"step", "loss", "lr", "tokens_per_s", ...}
+                               and {"step", "val_loss"} at evaluations; tokens = attended
+                               positions (the K scene slots included)
+
+The checkpoint folder is written beside its target and renamed into place, so a crash leaves either
+the previous checkpoint or the new one. On resume the log is cut back to the checkpoint's step.
+
+Each scene's points are normalised by that record's own location codec (``bounds`` of
+``ThreeDLLM.forward``), so location tokens and positions share one frame per scene.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agent.language_dataset import read_records
+from agent.llm3d import IGNORE, SmallLlama, ThreeDLLM, ThreeDLLMConfig, _write_folder_atomically
+from agent.location_codec import LocationCodec
+from agent.scene_encoder import SceneEncoderConfig, pad_scenes
+from agent.train_config import ORDER_FIELDS, PRESETS, TrainConfig
+from envs.files import atomic_write_text, writable_folder
+
+CHECKPOINT_DIR = "checkpoint-last"
+TOKENIZER_DIR = "tokenizer"
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.pt"
+RNG_FILE = "rng_state.pt"
+LOG_FILE = "training_log.jsonl"
+STATE_FORMAT = "nav3d-train-state"
+
+@dataclass
+class TrainSummary:
+    """What ``train`` did: steps ``start_step`` -> ``step``, the per-step training losses of this run,
+    the last validation loss (None without val data), throughput and where the checkpoint is."""
+
+    out_dir: Path
+    checkpoint: Path
+    start_step: int
+    step: int
+    losses: list[float]
+    val_loss: float | None
+    tokens_per_s: float
+    steps_per_s: float
+    seconds: float
+    parameters: int
+    device: str
+    log: Path = field(default_factory=Path)
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One record ready for batching: its scene's arrays (shared with other records of the scene)."""
+
+    prompt: str
+    answer: str
+    points: np.ndarray  # (N, 3) float32 metres
+    features: np.ndarray  # (N, C) float32
+    bounds: np.ndarray  # (2, 3) float32 lower/upper metres, the record's codec
+
+
+class LanguageRecords:
+    """The records of one split file with their scene maps (each map file read once, features to float32)."""
+
+    def __init__(self, data_dir: str | Path, split: str, cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.split = split
+        records = read_records(self.data_dir / f"{split}.jsonl")
+        missing = sorted({r["map"] for r in records if not (self.data_dir / r["map"]).is_file()})
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise FileNotFoundError(
+                f"{split}.jsonl in {self.data_dir} refers to map file(s) that do not exist: {shown}; "
+                f"regenerate the dataset with `nav3d language-data --out {self.data_dir}` (it rebuilds missing maps)"
+            )
+        self._maps = cache if cache is not None else {}
+        self.samples: list[Sample] = []
+        dims = set()
+        bins = set()
+        for r in records:
+            points, features = self._map(r["map"])
+            codec = LocationCodec.from_dict(r["codec"])
+            dims.add(features.shape[1])
+            bins.add(codec.bins)
+            bounds = np.asarray([codec.lower, codec.upper], dtype=np.float32)  # (2, 3)
+            self.samples.append(Sample(r["prompt"], r["answer"], points, features, bounds))
+        if len(dims) > 1 or len(bins) > 1:
+            raise ValueError(
+                f"{split}.jsonl in {self.data_dir} mixes feature sizes {sorted(dims)} or location bins {sorted(bins)}; "
+                f"all maps and records of a dataset must share them"
+            )
+        self.feature_dim = dims.pop() if dims else None
+        self.bins = bins.pop() if bins else None
+
+    def _map(self, rel: str) -> tuple[np.ndarray, np.ndarray]:
+        if rel not in self._maps:
+            path = self.data_dir / rel
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    points = np.ascontiguousarray(data["points"], dtype=np.float32)  # (N, 3)
+                    features = np.ascontiguousarray(data["features"], dtype=np.float32)  # (N, C)
+            except (ValueError, KeyError, OSError) as exc:
+                raise ValueError(f"{str(path)!r} is not a nav3d scene features file ({type(exc).__name__}: {exc}); rebuild it") from exc
+            self._maps[rel] = (points, features)
+        return self._maps[rel]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def texts(self) -> list[str]:
+        """Prompts and answers, for training a tokenizer."""
+        return [t for s in self.samples for t in (s.prompt, s.answer)]
+
+    def batch(self, indices: list[int], device: torch.device | str) -> dict[str, Any]:
+        """Model inputs of the records ``indices``: points (B, N, 3), features (B, N, C), point_mask (B, N),
+        bounds (B, 2, 3), prompts, answers (N = the largest scene of the batch, others padded)."""
+        chosen = [self.samples[i] for i in indices]
+        points, features, mask = pad_scenes([(s.points, s.features) for s in chosen], device)
+        bounds = torch.as_tensor(np.stack([s.bounds for s in chosen]), device=device)  # (B, 2, 3)
+        return {
+            "points": points,
+            "features": features,
+            "point_mask": mask,
+            "bounds": bounds,
+            "prompts": [s.prompt for s in chosen],
+            "answers": [s.answer for s in chosen],
+        }
+
+
+def sample_indices(seed: int, n: int, start: int, count: int) -> list[int]:
+    """Record indices ``start .. start + count - 1`` of the seeded stream of epoch permutations of ``n`` records."""
+    out: list[int] = []
+    i = start
+    while len(out) < count:
+        epoch, offset = divmod(i, n)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+        take = min(count - len(out), n - offset)
+        out.extend(perm[offset : offset + take])
+        i += take
+    return out
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Learning rate of optimiser step ``step`` (0-based): linear warmup, then cosine to ``min_lr_ratio * lr``."""
+    if config.warmup and step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    span = max(1, config.steps - config.warmup)
+    progress = min(1.0, (step - config.warmup) / span)
+    floor = config.lr * config.min_lr_ratio
+    return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+# -- model and checkpoints ------------------------------------------------------------------------
+
+
+def model_config(preset: str, feature_dim: int, codec: LocationCodec) -> ThreeDLLMConfig:
+    """The ``ThreeDLLMConfig`` of a preset for ``feature_dim``-channel maps; ``codec`` gives the bins
+    and the default bounds (the per-record bounds are used in training)."""
+    sizes = PRESETS[preset]
+    return ThreeDLLMConfig(SceneEncoderConfig(feature_dim=feature_dim, **sizes["encoder"]), codec, SmallLlama(**sizes["lm"]))
+
+
+def _default_codec(records: LanguageRecords) -> LocationCodec:
+    """The codec over the union of the training records' bounds."""
+    bounds = np.stack([s.bounds for s in records.samples])  # (R, 2, 3)
+    return LocationCodec(tuple(bounds[:, 0].min(0).tolist()), tuple(bounds[:, 1].max(0).tolist()), records.bins)
+
+
+def _tokenizer(out: Path, records: LanguageRecords, vocab_size: int):
+    from transformers import AutoTokenizer
+
+    from agent.tokenizer import check_tokenizer, train_tokenizer
+
+    folder = out / TOKENIZER_DIR
+    if folder.is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        try:
+            check_tokenizer(tokenizer, records.bins)
+        except ValueError as exc:
+            raise ValueError(f"the tokenizer in {folder} does not fit the data ({exc}); delete it to train a new one") from exc
+        return tokenizer
+    tokenizer = train_tokenizer(records.texts(), vocab_size=vocab_size, location_bins=records.bins)
+    _write_folder_atomically(folder, lambda tmp: tokenizer.save_pretrained(str(tmp)))
+    return tokenizer
+
+
+def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def save_checkpoint(folder: Path, model: ThreeDLLM, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> Path:
+    """Write model, optimiser state, RNG state and ``trainer_state.json`` to ``folder`` atomically."""
+
+    from transformers.utils import logging as hf_logging
+
+    def write(tmp: Path) -> None:
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Writing model shards" bar inside the training bar
+        try:
+            model.save_pretrained(tmp)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        torch.save(rng, tmp / RNG_FILE)
+        (tmp / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+    return _write_folder_atomically(folder, write)
+
+
+def read_trainer_state(folder: str | Path) -> dict[str, Any]:
+    """The ``trainer_state.json`` of a checkpoint folder (FileNotFoundError / ValueError naming it)."""
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no training checkpoint at {folder} ({STATE_FILE} missing); start without --resume")
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc.msg}); delete the checkpoint to start over") from exc
+    if state.get("format") != STATE_FORMAT:
+        raise ValueError(f"{path} is not a nav3d trainer state (format {state.get('format')!r})")
+    return state
+
+
+def _cut_log(path: Path, step: int) -> None:
+    """Keep the log lines of steps <= ``step`` (a resumed run rewrites what came after its checkpoint)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a crash
+            continue
+        if isinstance(entry, dict) and entry.get("step", 0) <= step:
+            kept.append(line)
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+# -- the loop -------------------------------------------------------------------------------------
+
+
+def _resolve_device(config: TrainConfig) -> torch.device:
+    if config.device is not None:
+        device = torch.device(config.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {config.device!r} was asked for but CUDA is not available; leave device unset for the CPU")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.no_grad()
+def evaluate(model: ThreeDLLM, records: LanguageRecords, batch_size: int, limit: int, device: torch.device, autocast: Any) -> float | None:
+    """Mean cross-entropy per answer token over the first ``limit`` records (None when there are none)."""
+    n = min(limit, len(records))
+    if n == 0:
+        return None
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for start in range(0, n, batch_size):
+            batch = records.batch(list(range(start, min(n, start + batch_size))), device)
+            with autocast():
+                out = model(**batch)
+            tokens = int((out.batch.labels[:, 1:] != IGNORE).sum())
+            total += float(out.loss) * tokens
+            count += tokens
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)
+
+
+def train(config: TrainConfig) -> TrainSummary:
+    """Train (or, with ``config.resume``, continue training) a 3D-LLM; see the module docstring.
+
+    Raises FileNotFoundError for a missing data folder, ``train.jsonl`` or map file, ValueError for
+    bad or mismatched data (feature size different from the checkpoint's) and PermissionError for an
+    output folder that cannot be written.
+    """
+    data_dir = Path(config.data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data folder {str(data_dir)!r} does not exist; write one with `nav3d language-data --out {data_dir}`")
+    if not (data_dir / "train.jsonl").is_file():
+        raise FileNotFoundError(f"{str(data_dir)!r} has no train.jsonl; give a folder written by `nav3d language-data`")
+    out = writable_folder(config.out_dir, "--out")
+    checkpoint = out / CHECKPOINT_DIR
+    if checkpoint.exists() and not config.resume:
+        raise ValueError(f"{checkpoint} already exists; pass --resume (resume=True) to continue it, or choose another --out")
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    train_data = LanguageRecords(data_dir, "train", cache)
+    if len(train_data) == 0:
+        raise ValueError(f"{data_dir / 'train.jsonl'} holds no records; generate data with more training houses")
+    val_data = LanguageRecords(data_dir, "val", cache) if (data_dir / "val.jsonl").is_file() else None
+    if val_data is not None and len(val_data) and (val_data.feature_dim, val_data.bins) != (train_data.feature_dim, train_data.bins):
+        raise ValueError(f"val.jsonl in {data_dir} has {val_data.feature_dim}-d features / {val_data.bins} bins, train.jsonl {train_data.feature_dim}-d / {train_data.bins}")
+    device = _resolve_device(config)
+    bf16 = config.bf16 if config.bf16 is not None else (device.type == "cuda" and config.preset == "gpu")
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            return _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast) -> TrainSummary:
+    from tqdm import tqdm
+
+    log_path = out / LOG_FILE
+    if config.resume and checkpoint.exists():
+        state = read_trainer_state(checkpoint)
+        different = [k for k in ORDER_FIELDS if state["config"].get(k) != getattr(config, k)]
+        if different:
+            detail = ", ".join(f"{k}: checkpoint {state['config'].get(k)!r}, now {getattr(config, k)!r}" for k in different)
+            raise ValueError(f"cannot resume {checkpoint} with other settings ({detail}); use the checkpoint's settings or another --out")
+        try:
+            model = ThreeDLLM.from_pretrained(checkpoint, feature_dim=train_data.feature_dim, device=device)
+        except ValueError as exc:
+            raise ValueError(f"cannot resume from {checkpoint}: {exc}") from exc
+        if model.config.bins != train_data.bins:
+            raise ValueError(f"the checkpoint at {checkpoint} uses {model.config.bins} location bins but the data {train_data.bins}")
+        model.train()
+        optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
+        optimizer.load_state_dict(torch.load(checkpoint / OPTIMIZER_FILE, map_location=device, weights_only=True))
+        rng = torch.load(checkpoint / RNG_FILE, weights_only=True)
+        torch.set_rng_state(rng["cpu"])
+        if device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        start = int(state["step"])
+        _cut_log(log_path, start)
+    else:
+        torch.manual_seed(config.seed)
+        tokenizer = _tokenizer(out, train_data, PRESETS[config.preset]["vocab_size"])
+        model_cfg = model_config(config.preset, train_data.feature_dim, _default_codec(train_data))
+        model = ThreeDLLM(model_cfg, tokenizer, seed=config.seed).to(device).train()
+        optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
+        start = 0
+        if log_path.exists():
+            log_path.unlink()
+    parameters = model.parameter_count()["total"]
+    n = len(train_data)
+    per_step = config.batch_size * config.grad_accum
+    losses: list[float] = []
+    val_loss = None
+    tokens_total, busy = 0, 0.0
+    end = config.steps if config.stop_at is None else max(start, min(config.steps, config.stop_at))
+    t_run = time.perf_counter()
+
+    def state_dict(step: int) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "step": step,
+            "config": config.to_dict(),
+            "train_records": n,
+            "feature_dim": train_data.feature_dim,
+            "bins": train_data.bins,
+            "parameters": parameters,
+            "last_loss": losses[-1] if losses else None,
+            "val_loss": val_loss,
+        }
+
+    bar = tqdm(total=config.steps, initial=start, desc="train", unit="step", file=sys.stderr, disable=not config.progress)
+    log = open(log_path, "a", encoding="utf-8")
+    try:
+        step = start
+        for step in range(start, end):
+            t0 = time.perf_counter()
+            lr = learning_rate(config, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            indices = sample_indices(config.seed, n, step * per_step, per_step)
+            loss_sum, tokens = 0.0, 0
+            for micro in range(config.grad_accum):
+                batch = train_data.batch(indices[micro * config.batch_size : (micro + 1) * config.batch_size], device)
+                with autocast():
+                    output = model(**batch)
+                (output.loss / config.grad_accum).backward()
+                loss_sum += float(output.loss.detach())
+                tokens += int(output.batch.attention_mask.sum())
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_sum / config.grad_accum
+            if not math.isfinite(loss):
+                raise ValueError(f"the training loss became {loss} at step {step + 1}; lower --lr or raise --warmup")
+            seconds = time.perf_counter() - t0
+            busy += seconds
+            tokens_total += tokens
+            losses.append(loss)
+            done = step + 1
+            tps = tokens / max(seconds, 1e-9)
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tps:.0f}", refresh=False)
+            bar.update(1)
+            if config.log_every and (done % config.log_every == 0 or done == end):
+                entry = {"step": done, "loss": round(loss, 6), "lr": lr, "tokens_per_s": round(tps, 1), "seconds": round(seconds, 4)}
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+            if val_data is not None and (done == end or (config.eval_every and done % config.eval_every == 0)):
+                val_loss = evaluate(model, val_data, config.batch_size, config.eval_samples, device, autocast)
+                if val_loss is not None:
+                    log.write(json.dumps({"step": done, "val_loss": round(val_loss, 6)}) + "\n")
+                    log.flush()
+                    bar.write(f"step {done}: val loss {val_loss:.4f}")
+            if done == end or (config.checkpoint_every and done % config.checkpoint_every == 0):
+                save_checkpoint(checkpoint, model, optimizer, state_dict(done))
+        if start >= end and not checkpoint.exists():
+            save_checkpoint(checkpoint, model, optimizer, state_dict(start))
+    finally:
+        log.close()
+        bar.close()
+    steps_run = end - start
+    return TrainSummary(
+        out_dir=out,
+        checkpoint=checkpoint,
+        start_step=start,
+        step=end,
+        losses=losses,
+        val_loss=val_loss,
+        tokens_per_s=tokens_total / busy if busy else 0.0,
+        steps_per_s=steps_run / busy if busy else 0.0,
+        seconds=time.perf_counter() - t_run,
+        parameters=parameters,
+        device=str(device),
+        log=log_path,
+    )

@@ -1,0 +1,15 @@
+"""Fixtures shared by every test package."""
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch intra-op thread for a test module: on a CPU shared with other jobs, more threads make
+    small tensor work many times slower (they spin waiting for each other). Restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
