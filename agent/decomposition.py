@@ -37,23 +37,33 @@ class Step:
     """One step: its 1-based ``index`` as written, ``action`` ("go to", "find", or "" when the text
     named none), ``target`` text ("kitchen", "red mug"), the ``bins`` of its location tokens and the
     ``waypoint`` they decode to ((3,) world metres, bin centres), or None when it has no valid
-    three tokens."""
+    three tokens. ``box`` ((6,) world metres: xmin ymin zmin xmax ymax zmax) is the target's extent
+    when the source knows it (an oracle plan); the answer format carries none, so parsed steps have
+    None."""
 
     index: int
     action: str
     target: str
     waypoint: np.ndarray | None = None
     bins: tuple[int, ...] = ()
+    box: np.ndarray | None = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Step):
             return NotImplemented
-        same_waypoint = (self.waypoint is None and other.waypoint is None) or (
-            self.waypoint is not None and other.waypoint is not None and np.array_equal(self.waypoint, other.waypoint)
+        return (
+            (self.index, self.action, self.target, self.bins) == (other.index, other.action, other.target, other.bins)
+            and _same_array(self.waypoint, other.waypoint)
+            and _same_array(self.box, other.box)
         )
-        return (self.index, self.action, self.target, self.bins) == (other.index, other.action, other.target, other.bins) and same_waypoint
 
     __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def text(self) -> str:
+        """The step's phrase without number or tokens: ``"find the red mug"`` (``target`` alone when
+        the text named no action)."""
+        return f"{self.action} the {self.target}" if self.action else self.target
 
     @property
     def key(self) -> tuple[str, str]:
@@ -67,7 +77,12 @@ class Step:
             "target": self.target,
             "bins": list(self.bins),
             "waypoint": None if self.waypoint is None else [float(v) for v in self.waypoint],
+            "box": None if self.box is None else [float(v) for v in self.box],
         }
+
+
+def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
 
 
 class ParsedDecomposition(list):

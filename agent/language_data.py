@@ -32,7 +32,8 @@ are ``TEMPLATE_COUNTS``):
   (navigable, within 1 m, object visible: ``EpisodeGenerator.view_points``) nearest by walking from
   the previous waypoint among the instances the step names. Both are places a navigation policy
   can stop at: the room step is reached inside the room, the object step at a view point, as the
-  instruction measures define them (``envs.measures.SubgoalProgress``). A scene in which the
+  instruction measures define them (``envs.measures.SubgoalProgress``). ``decomposition_prompt``
+  and ``step_truths`` are these two rules on their own, shared with ``agent.planner``. A scene in which the
   generator finds no valid instruction gets no decompositions (fewer records, not an error).
 
 Candidates of each task are enumerated in a fixed order, then drawn round-robin over their intents
@@ -57,7 +58,7 @@ from envs.episode_generator import STRUCTURAL_CATEGORIES, EpisodeGenerator, Inst
 from envs.episodes import InstructionEpisode, Subgoal
 from envs.house.vocabulary import OBJECT_CATEGORIES
 from envs.scene import Scene, SceneObject
-from envs.simulator import Simulator
+from envs.simulator import Navigation, Simulator
 
 TASKS: tuple[str, ...] = ("caption", "qa", "grounding", "decomposition")
 
@@ -446,7 +447,7 @@ class _SceneLanguage:
                 break
             steps = self.step_truths(episode)
             answer = format_decomposition([(s.action, s.target, np.asarray(s.waypoint)) for s in steps], self.codec)
-            framing, k = _pick(DECOMPOSITION_PROMPTS, rng)
+            _, k = _pick(DECOMPOSITION_PROMPTS, rng)
             start = np.asarray(episode.start_position, dtype=np.float64)
             meta = {
                 "template": k,
@@ -457,13 +458,61 @@ class _SceneLanguage:
                 "route_length": episode.geodesic_distance,
                 "steps": [s.to_dict() for s in steps],
             }
-            out.append((framing.format(p=self.tokens(start), instruction=episode.instruction), answer, meta))
+            out.append((decomposition_prompt(episode.instruction, start, self.codec, k), answer, meta))
         return out
 
     def step_truths(self, episode: InstructionEpisode) -> list[StepTruth]:
         """The ground-truth steps of an episode: one per subgoal, waypoints chained from the start."""
+        return step_truths(self.scene, self.navigation, episode, anchors=self._anchors, scene_id=self.scene_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# what the planner shares with the generator: the decomposition prompt and the ground-truth steps
+
+
+def decomposition_prompt(instruction: str, start: np.ndarray, codec: LocationCodec, template: int = 0) -> str:
+    """The decomposition prompt of ``instruction`` for an agent at ``start`` ((3,) world metres, Y up),
+    framed by ``DECOMPOSITION_PROMPTS[template]`` with the start as 3 location tokens of ``codec``."""
+    if isinstance(template, bool) or not isinstance(template, (int, np.integer)) or not 0 <= template < len(DECOMPOSITION_PROMPTS):
+        raise ValueError(f"decomposition template must be an integer in [0, {len(DECOMPOSITION_PROMPTS)}), got {template!r}")
+    point = np.asarray(start, dtype=np.float64)
+    if point.shape != (3,) or not np.isfinite(point).all():
+        raise ValueError(f"start must be a finite (3,) point in world metres, got {np.asarray(start).tolist()!r}")
+    return DECOMPOSITION_PROMPTS[int(template)].format(p="".join(codec.encode_point(point)), instruction=instruction)
+
+
+def step_truths(
+    scene: Scene,
+    navigation: Navigation,
+    episode: InstructionEpisode,
+    start: np.ndarray | None = None,
+    anchors: dict[tuple[int, int | None], np.ndarray | None] | None = None,
+    scene_id: str | None = None,
+) -> list[StepTruth]:
+    """The ground-truth steps of ``episode`` (module doc): one per subgoal, waypoints (world metres)
+    chained from ``start`` (default the episode's start). ``anchors`` caches room anchors by
+    (region index, island) across calls."""
+    return _StepTruths(scene, navigation, scene_id or scene.name, {} if anchors is None else anchors).steps(episode, start)
+
+
+class _StepTruths:
+    """The waypoint rule of the decomposition steps (module doc)."""
+
+    def __init__(self, scene: Scene, navigation: Navigation, scene_id: str, anchors: dict) -> None:
+        self.scene = scene
+        self.navigation = navigation
+        self.scene_id = scene_id
+        self._anchors = anchors
+
+    def anchor(self, region_index: int, island: int | None) -> np.ndarray | None:
+        key = (region_index, island)
+        if key not in self._anchors:
+            self._anchors[key] = room_anchor(self.navigation, self.scene.regions[region_index], island)
+        return self._anchors[key]
+
+    def steps(self, episode: InstructionEpisode, start: np.ndarray | None = None) -> list[StepTruth]:
         nav = self.navigation
-        current = np.asarray(episode.start_position, dtype=np.float64)
+        current = np.asarray(episode.start_position if start is None else start, dtype=np.float64)
         island = nav.island_of(current)
         steps = []
         for sg in episode.subgoals:
