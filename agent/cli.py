@@ -18,6 +18,8 @@
   (``agent.language_dataset``).
 - ``nav3d train``: train the 3D-LLM on such a dataset, with atomic checkpoints and resume
   (``agent.training``).
+- ``nav3d eval-planner``: a trained 3D-LLM's decomposition, grounding, QA and caption metrics on a
+  dataset split of held-out houses (``agent.planner_eval``).
 """
 
 from __future__ import annotations
@@ -166,6 +168,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--stop-at", type=int, default=None, help="end this session after this step with a checkpoint (continue later with --resume)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_train)
+
+    eval_planner = sub.add_parser("eval-planner", help="score a trained 3D-LLM on a dataset split: decomposition steps and waypoints, grounding, QA, captions")
+    eval_planner.add_argument("checkpoint", type=Path, help="a ThreeDLLM.save_pretrained folder, or a `nav3d train` --out folder (uses its checkpoint-last/)")
+    eval_planner.add_argument("--data", type=Path, required=True, help="dataset folder written by `nav3d language-data`")
+    eval_planner.add_argument("--split", default="test", help="which split file to score (default test: held-out houses)")
+    eval_planner.add_argument("--out", type=Path, default=None, help="write predictions.jsonl and summary.json here")
+    eval_planner.add_argument("--tasks", nargs="+", default=None, help="tasks to score (default: decomposition grounding qa caption)")
+    eval_planner.add_argument("--max-records", type=int, default=None, help="at most this many records of each task (default all)")
+    eval_planner.add_argument("--batch-size", type=int, default=8, help="records per generation batch (default 8)")
+    eval_planner.add_argument("--tolerance", type=float, default=0.5, help="metres within which a waypoint is right (default 0.5)")
+    eval_planner.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    eval_planner.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
+    eval_planner.add_argument("--no-progress", action="store_true", help="no progress bar")
+    eval_planner.set_defaults(func=_eval_planner)
     return parser
 
 
@@ -478,6 +494,43 @@ def _train(args: argparse.Namespace) -> int:
           f"in {summary.seconds:.0f} s: {summary.tokens_per_s:.0f} tokens/s, {summary.steps_per_s:.2f} steps/s")
     print(f"last training loss {last}, validation loss {val}")
     print(f"checkpoint: {summary.checkpoint} (ThreeDLLM.from_pretrained); log: {summary.log}")
+    return 0
+
+
+def _eval_planner(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent.planner_eval import EVAL_TASKS, EvalConfig, evaluate_planner
+
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        summary = evaluate_planner(
+            args.checkpoint, args.data, split=args.split, tasks=tuple(args.tasks or EVAL_TASKS), max_records=args.max_records,
+            batch_size=args.batch_size, progress=not args.no_progress, out_dir=args.out, config=EvalConfig(tolerance=args.tolerance),
+            device=device,
+        )
+    finally:
+        torch.set_num_threads(old_threads)
+    table = Table(title=f"3D-LLM on {args.split} ({summary['records']} records, {summary['seconds']:.0f} s)")
+    table.add_column("task")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for task, metrics in summary["tasks"].items():
+        flat = {k: v for k, v in metrics.items() if k != "text"}
+        flat.update({f"text {k}": v for k, v in metrics.get("text", {}).items() if k != "records"})
+        for name, value in flat.items():
+            shown = "n/a" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+            table.add_row(task, name, shown)
+        table.add_section()
+    Console().print(table)
+    if args.out is not None:
+        print(f"predictions and summary: {args.out}")
     return 0
 
 

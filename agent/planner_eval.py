@@ -1,0 +1,216 @@
+"""Evaluating a trained 3D-LLM on a dataset split (held-out houses): ``evaluate_planner``.
+
+For each task asked for, the records of ``DIR/<split>.jsonl`` (with their scene maps, loaded by
+``agent.training.LanguageRecords``) are answered in batches by greedy generation, each record's
+scene normalised by its own codec (``bounds``). Decomposition answers are constrained to whole
+(x y z) location groups and grounding answers to whole 6-token boxes; QA and captions are free.
+Scored with ``agent.planner_metrics`` (definitions there):
+
+- decomposition: step accuracy (with and without the waypoint condition), plan exact, ordered
+  P/R/F1, waypoint error median and share <= tolerance, and text metrics of the step phrases.
+  Reference waypoints are the generator's exact ones (``meta["steps"]``) when the record has them,
+  else the bin centres of the reference answer; predicted ones are bin centres, so a perfect model
+  still shows the quantisation error (``waypoint_error_median`` of the reference answer itself is
+  reported as ``reference_quantisation_median``).
+- grounding: IoU of the decoded predicted box with the decoded reference answer's box (bin centres,
+  the best a model can write), Acc@0.25 / Acc@0.5; an unreadable box is IoU 0.
+- qa: exact match after normalisation, plus text metrics. caption: text metrics.
+
+A malformed answer never raises: it is parsed as far as it goes and what could not be read counts as
+wrong. With ``out_dir``: ``predictions.jsonl`` (one line a record: id, task, prompt, reference,
+prediction, per-record scores, parse problems) and ``summary.json`` (metrics per task and settings),
+both written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from agent.constraints import LocationGrammar
+from agent.decomposition import Step, parse_decomposition
+from agent.language_dataset import read_records
+from agent.llm3d import ThreeDLLM
+from agent.location_codec import LocationCodec
+from agent.planner_metrics import (
+    DEFAULT_TOLERANCE,
+    box_iou,
+    decomposition_metrics,
+    grounding_metrics,
+    normalize_answer,
+    score_decomposition,
+    text_metrics,
+)
+from agent.training import CHECKPOINT_DIR, LanguageRecords
+from envs.files import atomic_write_text, writable_folder
+
+EVAL_TASKS: tuple[str, ...] = ("decomposition", "grounding", "qa", "caption")
+PREDICTIONS_FILE = "predictions.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass
+class EvalConfig:
+    """Generation settings: new-token budgets per task and the waypoint tolerance (metres)."""
+
+    max_new_tokens: dict[str, int] = field(default_factory=lambda: {"decomposition": 128, "grounding": 12, "qa": 24, "caption": 64})
+    tolerance: float = DEFAULT_TOLERANCE
+
+
+def load_model(model_or_folder: Any, feature_dim: int | None = None, device: torch.device | str | None = None) -> Any:
+    """A model as given (anything with ``generate``), or ``ThreeDLLM.from_pretrained`` of a folder; a
+    training output folder (holding ``checkpoint-last/``) means its last checkpoint."""
+    if hasattr(model_or_folder, "generate"):
+        return model_or_folder
+    folder = Path(model_or_folder)
+    if (folder / CHECKPOINT_DIR).is_dir():
+        folder = folder / CHECKPOINT_DIR
+    return ThreeDLLM.from_pretrained(folder, feature_dim=feature_dim, device=device)
+
+
+def evaluate_planner(
+    model_or_folder: Any,
+    data_dir: str | Path,
+    split: str = "test",
+    tasks: Sequence[str] = EVAL_TASKS,
+    max_records: int | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    out_dir: str | Path | None = None,
+    config: EvalConfig | None = None,
+    device: torch.device | str | None = None,
+) -> dict[str, Any]:
+    """Generate answers for the ``split`` records of ``tasks`` and score them (module doc).
+
+    ``max_records``: at most this many records of each task (the first in file order; None: all).
+    Returns ``{"split", "records", "seconds", "tasks": {task: metrics}, "config"}``; with ``out_dir``
+    also writes the predictions and the summary there.
+    """
+    config = config or EvalConfig()
+    unknown = [t for t in tasks if t not in EVAL_TASKS]
+    if unknown or not tasks:
+        raise ValueError(f"tasks must be a non-empty subset of {list(EVAL_TASKS)}, got {list(tasks)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if max_records is not None and (isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1):
+        raise ValueError(f"max_records must be an integer >= 1 or None, got {max_records!r}")
+    data_dir = Path(data_dir)
+    if not (data_dir / f"{split}.jsonl").is_file():
+        raise FileNotFoundError(f"{str(data_dir)!r} has no {split}.jsonl; give a folder written by `nav3d language-data`")
+    out = writable_folder(out_dir, "--out") if out_dir is not None else None
+    data = LanguageRecords(data_dir, split)
+    records = read_records(data_dir / f"{split}.jsonl")  # same order as data.samples
+    model = load_model(model_or_folder, data.feature_dim, device)
+    device = getattr(model, "device", torch.device("cpu"))
+    began = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    metrics: dict[str, Any] = {}
+    from tqdm import tqdm
+
+    for task in tasks:
+        indices = [i for i, r in enumerate(records) if r.get("task") == task][: max_records or None]
+        predictions: list[str] = []
+        for start in tqdm(range(0, len(indices), batch_size), desc=task, unit="batch", file=sys.stderr, disable=not progress):
+            chunk = indices[start : start + batch_size]
+            predictions.extend(_generate(model, data, chunk, task, config, device))
+        chosen = [records[i] for i in indices]
+        task_metrics, task_rows = SCORERS[task](chosen, predictions, config)
+        metrics[task] = task_metrics
+        rows.extend(task_rows)
+    summary = {
+        "split": split,
+        "data_dir": str(data_dir),
+        "records": len(rows),
+        "seconds": round(time.perf_counter() - began, 3),
+        "tasks": metrics,
+        "config": {**asdict(config), "batch_size": batch_size, "max_records": max_records},
+    }
+    if out is not None:
+        atomic_write_text(out / PREDICTIONS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _generate(model: Any, data: LanguageRecords, indices: list[int], task: str, config: EvalConfig, device: Any) -> list[str]:
+    batch = data.batch(indices, device)
+    constrained = task in ("decomposition", "grounding")
+    grammar = LocationGrammar(group_size=6) if task == "grounding" else LocationGrammar()
+    kwargs: dict[str, Any] = {"max_new_tokens": config.max_new_tokens[task], "constrain_locations": constrained, "bounds": batch["bounds"]}
+    if constrained:
+        kwargs["grammar"] = grammar
+    texts = model.generate(batch["points"], batch["features"], batch["point_mask"], batch["prompts"], **kwargs)
+    return [t if isinstance(t, str) else "" for t in texts]
+
+
+# -------------------------------------------------------------------------------- scoring per task
+
+
+def _row(record: dict, prediction: str, **extra: Any) -> dict[str, Any]:
+    return {"id": record.get("id"), "task": record.get("task"), "scene_id": record.get("scene_id"), "prompt": record.get("prompt"),
+            "reference": record.get("answer"), "prediction": prediction, **extra}
+
+
+def _reference_steps(record: dict, codec: LocationCodec) -> list[Step]:
+    """The reference steps: parsed from the answer, waypoints replaced by the exact ones of ``meta``."""
+    parsed = list(parse_decomposition(record["answer"], codec))
+    truth = (record.get("meta") or {}).get("steps")
+    if isinstance(truth, list) and len(truth) == len(parsed):
+        parsed = [Step(s.index, s.action, s.target, np.asarray(t["waypoint"], dtype=np.float64), s.bins) for s, t in zip(parsed, truth)]
+    return parsed
+
+
+def _score_decompositions(records: list[dict], predictions: list[str], config: EvalConfig) -> tuple[dict, list[dict]]:
+    scores, quantisation, rows = [], [], []
+    for record, text in zip(records, predictions):
+        codec = LocationCodec.from_dict(record["codec"])
+        reference = _reference_steps(record, codec)
+        parsed = parse_decomposition(text, codec)
+        score = score_decomposition(list(parsed), reference, config.tolerance)
+        scores.append(score)
+        quantisation.extend(score_decomposition(list(parse_decomposition(record["answer"], codec)), reference, config.tolerance).errors)
+        rows.append(_row(record, text, right=score.right, slots=score.slots, f1=score.f1, waypoint_errors=list(score.errors), problems=parsed.problems))
+    metrics = decomposition_metrics(scores, config.tolerance)
+    metrics["reference_quantisation_median"] = float(np.median(quantisation)) if quantisation else None
+    metrics["text"] = text_metrics(predictions, [r["answer"] for r in records])
+    return metrics, rows
+
+
+def _predicted_box(text: str, codec: LocationCodec) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return codec.decode_box(text), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _score_grounding(records: list[dict], predictions: list[str], config: EvalConfig) -> tuple[dict, list[dict]]:
+    ious, rows = [], []
+    for record, text in zip(records, predictions):
+        codec = LocationCodec.from_dict(record["codec"])
+        reference, _ = _predicted_box(record["answer"], codec)
+        box, problem = _predicted_box(text, codec)
+        iou = box_iou(box, reference) if box is not None and reference is not None else 0.0
+        ious.append(iou)
+        rows.append(_row(record, text, iou=iou, problems=[problem] if problem else []))
+    return grounding_metrics(ious), rows
+
+
+def _score_qa(records: list[dict], predictions: list[str], config: EvalConfig) -> tuple[dict, list[dict]]:
+    references = [r["answer"] for r in records]
+    rows = [_row(r, p, exact=normalize_answer(p) == normalize_answer(r["answer"])) for r, p in zip(records, predictions)]
+    exact = sum(row["exact"] for row in rows) / len(rows) if rows else 0.0
+    return {"records": len(rows), "exact_match": exact, "text": text_metrics(predictions, references)}, rows
+
+
+def _score_captions(records: list[dict], predictions: list[str], config: EvalConfig) -> tuple[dict, list[dict]]:
+    rows = [_row(r, p) for r, p in zip(records, predictions)]
+    return {"records": len(rows), "text": text_metrics(predictions, [r["answer"] for r in records])}, rows
+
+
+SCORERS = {"decomposition": _score_decompositions, "grounding": _score_grounding, "qa": _score_qa, "caption": _score_captions}
