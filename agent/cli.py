@@ -503,20 +503,17 @@ def _eval_planner(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from agent.planner_eval import EVAL_TASKS, EvalConfig, evaluate_planner
+    from agent.threads import torch_threads
 
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         summary = evaluate_planner(
             args.checkpoint, args.data, split=args.split, tasks=tuple(args.tasks or EVAL_TASKS), max_records=args.max_records,
             batch_size=args.batch_size, progress=not args.no_progress, out_dir=args.out, config=EvalConfig(tolerance=args.tolerance),
             device=device,
         )
-    finally:
-        torch.set_num_threads(old_threads)
     table = Table(title=f"3D-LLM on {args.split} ({summary['records']} records, {summary['seconds']:.0f} s)")
     table.add_column("task")
     table.add_column("metric")

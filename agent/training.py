@@ -45,6 +45,7 @@ from agent.language_dataset import read_records
 from agent.llm3d import IGNORE, SmallLlama, ThreeDLLM, ThreeDLLMConfig, _write_folder_atomically
 from agent.location_codec import LocationCodec
 from agent.scene_encoder import SceneEncoderConfig, pad_scenes
+from agent.threads import torch_threads
 from agent.train_config import ORDER_FIELDS, PRESETS, TrainConfig
 from envs.files import atomic_write_text, writable_folder
 
@@ -337,13 +338,8 @@ def train(config: TrainConfig) -> TrainSummary:
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)
-    try:
-        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-            return _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast)
-    finally:
-        torch.set_num_threads(old_threads)
+    with torch_threads(config.threads), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        return _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast)
 
 
 def _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast) -> TrainSummary:

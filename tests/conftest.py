@@ -7,9 +7,7 @@ import pytest
 def one_torch_thread():
     """One torch intra-op thread for a test module: on a CPU shared with other jobs, more threads make
     small tensor work many times slower (they spin waiting for each other). Restored afterwards."""
-    import torch
+    from agent.threads import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield

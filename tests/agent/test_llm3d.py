@@ -2,7 +2,6 @@
 
 import json
 import math
-import random
 import re
 import sys
 
@@ -22,8 +21,8 @@ from agent.llm3d import (
 from agent.location_codec import LocationCodec
 from agent.scene_encoder import PositionEmbedding3D, SceneEncoder, SceneEncoderConfig, codec_bounds, pad_scenes
 from agent.tokenizer import train_tokenizer
+from tests.agent.corpus import sentences_with_locations
 
-WORDS = "go to the kitchen then find a chair near table walk past sofa bedroom door open stairs lamp".split()
 C = 16  # feature channels of the tiny test scenes
 K = 8  # queries
 CODEC = LocationCodec((-5.0, 0.0, -4.0), (5.0, 3.0, 4.0), bins=64)
@@ -33,12 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _corpus(n: int = 50, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    return [
-        " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8)))
-        + f" <loc{rng.randrange(64)}><loc{rng.randrange(64)}><loc{rng.randrange(64)}>."
-        for _ in range(n)
-    ]
+    return sentences_with_locations(n, seed, max_words=8)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The 3D-LLM tokenizer: byte-level BPE trained in code; special and location tokens are single ids."""
 
-import random
 import re
 import time
 
@@ -11,17 +10,11 @@ from transformers import AutoTokenizer
 
 from agent.location_codec import LocationCodec, location_token_names
 from agent.tokenizer import SPECIAL_TOKENS, check_tokenizer, location_token_ids, train_tokenizer
-
-WORDS = "go to the kitchen then find a chair near table walk past sofa bedroom door open stairs lamp".split()
+from tests.agent.corpus import WORDS, sentences_with_locations
 
 
 def _corpus(n: int = 2000, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    return [
-        " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 10)))
-        + f" <loc{rng.randrange(64)}><loc{rng.randrange(64)}><loc{rng.randrange(64)}>."
-        for _ in range(n)
-    ]
+    return sentences_with_locations(n, seed, max_words=10)
 
 
 @pytest.fixture(scope="module")
