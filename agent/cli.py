@@ -161,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=int, default=defaults.eval_every, help=f"steps between validation losses (default {defaults.eval_every}; 0 = at the end)")
     train.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, help=f"steps between checkpoints (default {defaults.checkpoint_every}; 0 = at the end)")
     train.add_argument("--log-every", type=int, default=defaults.log_every, help=f"steps between training_log.jsonl lines (default {defaults.log_every})")
+    train.add_argument("--location-smoothing", type=float, default=defaults.location_smoothing,
+                       help=f"width (bins, sigma) of the Gaussian target of location tokens; 0 = one-hot (default {defaults.location_smoothing})")
     train.add_argument("--seed", type=int, default=defaults.seed, help="seed of the weights and the data order (default 0)")
     train.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
@@ -485,7 +487,7 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         threads=args.threads, preset=args.preset, device=args.device, resume=args.resume, stop_at=args.stop_at,
-        progress=not args.no_progress,
+        location_smoothing=args.location_smoothing, progress=not args.no_progress,
     )
     summary = train(config)
     last = f"{summary.losses[-1]:.4f}" if summary.losses else "n/a"

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -38,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import (
@@ -103,10 +103,31 @@ class SmallLlama:
             bos_token_id=vocab[BOS],
             eos_token_id=vocab[EOS],
         )
-        return AutoModelForCausalLM.from_config(config)
+        lm = AutoModelForCausalLM.from_config(config)
+        with torch.no_grad():
+            embeddings = lm.get_input_embeddings().weight  # (V, H)
+            ids = location_token_ids(tokenizer)
+            # half random, half ordered by bin: distinct tokens whose similarity falls with distance
+            ordered = ordered_embeddings(len(ids), self.hidden, config.initializer_range).to(embeddings.device)
+            embeddings[ids] = (embeddings[ids] + ordered) / math.sqrt(2.0)
+        return lm
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **asdict(self)}
+
+
+def ordered_embeddings(bins: int, width: int, std: float, centres: int = 16) -> torch.Tensor:
+    """(bins, width) initial embeddings of the location tokens that vary smoothly with the bin: a
+    random linear map of Gaussian bumps (``centres`` of them, evenly spaced, one spacing wide) at
+    each bin centre ``u = (k + 0.5) / bins``, scaled to ``std`` per entry. Embeddings of nearby bins
+    start similar and grow apart with distance (and, with tied weights, so do their logits), so a
+    near miss costs less than a far one from the first step."""
+    u = (torch.arange(bins, dtype=torch.float32) + 0.5) / bins  # (bins,)
+    c = (torch.arange(centres, dtype=torch.float32) + 0.5) / centres  # (centres,)
+    phi = torch.exp(-0.5 * ((u[:, None] - c[None]) * centres) ** 2)  # (bins, centres)
+    phi = phi / phi.norm(dim=1, keepdim=True)  # unit rows
+    mixing = torch.randn(centres, width) * std  # (centres, width)
+    return phi @ mixing  # (bins, width), entries of variance ~std^2
 
 
 @dataclass(frozen=True)
@@ -156,11 +177,22 @@ class ThreeDLLMConfig:
 
     ``codec`` gives the number of location bins and the default scene bounds (metres) of the position
     embedding; each batch can give its scenes' own bounds instead (``bounds`` of :meth:`ThreeDLLM.forward`).
+    ``location_smoothing``: the training target of a location token is a Gaussian over the bins,
+    this many bins wide (sigma; 0 = the one-hot target), so a waypoint one bin off is a small error
+    rather than as wrong as one across the house (``answer_loss``). ``map_data``: how the maps of
+    the training data were made (``construction``, ``points`` read per map, ``codec_margin``
+    metres, ``extractor``), so a planner reads its maps the same way; None when unknown.
     """
 
     encoder: SceneEncoderConfig
     codec: LocationCodec
     lm: LMSource = field(default_factory=SmallLlama)
+    location_smoothing: float = 1.0
+    map_data: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.location_smoothing, (int, float)) and math.isfinite(self.location_smoothing) and self.location_smoothing >= 0):
+            raise ValueError(f"ThreeDLLMConfig.location_smoothing must be a number of bins >= 0, got {self.location_smoothing!r}")
 
     @property
     def bins(self) -> int:
@@ -176,6 +208,8 @@ class ThreeDLLMConfig:
             "codec": self.codec.to_dict(),
             "bins": self.codec.bins,
             "lm": self.lm.to_dict(),
+            "location_smoothing": self.location_smoothing,
+            "map_data": self.map_data,
         }
 
     @classmethod
@@ -194,7 +228,9 @@ class ThreeDLLMConfig:
         codec = LocationCodec.from_dict(data["codec"])
         if "bins" in data and data["bins"] != codec.bins:
             raise ValueError(f"3D-LLM config: bins={data['bins']} disagrees with the codec's bins={codec.bins}")
-        return cls(SceneEncoderConfig.from_dict(data["encoder"]), codec, lm_source_from_dict(data["lm"]))
+        smoothing = data.get("location_smoothing", 0.0)  # written before smoothing existed: one-hot targets
+        encoder, lm = SceneEncoderConfig.from_dict(data["encoder"]), lm_source_from_dict(data["lm"])
+        return cls(encoder, codec, lm, smoothing, data.get("map_data"))
 
 
 # -- batches ---------------------------------------------------------------------------------------
@@ -229,6 +265,36 @@ class ThreeDLLMOutput:
     loss: torch.Tensor | None
     logits: torch.Tensor
     batch: EncodedBatch
+
+
+# -- the loss --------------------------------------------------------------------------------------
+
+
+def answer_loss(logits: torch.Tensor, labels: torch.Tensor, location_ids: Sequence[int], smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy of the next token over the labelled positions: logits (B, L, V), labels
+    (B, L) with ``IGNORE`` where no loss applies (position t predicts label t + 1).
+
+    With ``smoothing`` > 0 a location-token label ``<locK>`` becomes the target distribution
+    ``q_j ~ exp(-(j - K)^2 / (2 smoothing^2))`` over the location tokens ``location_ids`` (in bin
+    order); the loss there is ``-sum_j q_j log p(<locj>)``. Other tokens keep one-hot targets."""
+    logp = logits[:, :-1].flatten(0, 1).float().log_softmax(dim=-1)  # (B*(L-1), V)
+    target = labels[:, 1:].flatten()  # (B*(L-1),)
+    keep = target != IGNORE
+    logp, target = logp[keep], target[keep]  # (T, V), (T,)
+    nll = -logp.gather(1, target[:, None]).squeeze(1)  # (T,)
+    if smoothing > 0 and len(target):
+        locations = torch.as_tensor(list(location_ids), device=logp.device)  # (Bn,) ids in bin order
+        bin_of = torch.full((logp.shape[1],), -1, dtype=torch.long, device=logp.device)
+        bin_of[locations] = torch.arange(len(locations), device=logp.device)
+        bins = bin_of[target]  # (T,) the label's bin, -1 for other tokens
+        is_location = bins >= 0
+        if bool(is_location.any()):
+            offsets = torch.arange(len(locations), device=logp.device)[None] - bins[is_location, None]  # (T_loc, Bn)
+            q = torch.exp(-0.5 * (offsets / smoothing) ** 2)
+            q = q / q.sum(dim=1, keepdim=True)
+            soft = -(q * logp[is_location][:, locations]).sum(dim=1)  # (T_loc,)
+            nll = nll.masked_scatter(is_location, soft)
+    return nll.mean() if len(nll) else logits.sum() * 0.0
 
 
 # -- the model -------------------------------------------------------------------------------------
@@ -405,10 +471,7 @@ class ThreeDLLM(nn.Module):
         logits = out.logits  # (B, L, V)
         loss = None
         if answers is not None:
-            # position t predicts token t + 1
-            loss = F.cross_entropy(
-                logits[:, :-1].flatten(0, 1).float(), batch.labels[:, 1:].flatten(), ignore_index=IGNORE
-            )
+            loss = answer_loss(logits, batch.labels, self.location_ids, self.config.location_smoothing)
         return ThreeDLLMOutput(loss, logits, batch)
 
     @torch.no_grad()
@@ -494,9 +557,11 @@ class ThreeDLLM(nn.Module):
 
     # -- saving and loading ----------------------------------------------------------------------
 
-    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+    def save_pretrained(self, folder: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
         """Write the model to ``folder`` (config.json, scene_encoder.safetensors, lm/, tokenizer/).
 
+        ``dtype``: store the weights in it (e.g. ``torch.float16`` halves a checkpoint kept in a
+        repository); None keeps the model's. :meth:`from_pretrained` loads float32 either way.
         The folder is written beside the target and renamed into place when complete; an existing
         folder at ``folder`` is replaced only then. Returns the folder's path.
         """
@@ -505,9 +570,11 @@ class ThreeDLLM(nn.Module):
             lm = self.lm
             if hasattr(lm, "merge_and_unload"):  # a peft model: save plain weights with LoRA merged
                 lm = copy.deepcopy(lm).merge_and_unload()
+            if dtype is not None and dtype != lm.dtype:
+                lm = copy.deepcopy(lm).to(dtype)
             lm.save_pretrained(tmp / LM_DIR)
             self.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
-            state = {k: v.detach().cpu().contiguous() for k, v in self.encoder.state_dict().items()}
+            state = {k: v.detach().cpu().to(dtype or v.dtype).contiguous() for k, v in self.encoder.state_dict().items()}
             save_file(state, str(tmp / ENCODER_FILE), metadata={"format": FORMAT})
             (tmp / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
 
@@ -556,7 +623,7 @@ class ThreeDLLM(nn.Module):
                 f"{folder / ENCODER_FILE} does not match {CONFIG_FILE}: feature_proj.weight has shape {got}, the config "
                 f"says (dim, feature_dim) = ({config.encoder.dim}, {config.encoder.feature_dim})"
             )
-        lm = AutoModelForCausalLM.from_pretrained(str(folder / LM_DIR), local_files_only=True)
+        lm = AutoModelForCausalLM.from_pretrained(str(folder / LM_DIR), local_files_only=True, dtype=torch.float32)
         model = cls(config, tokenizer, lm=lm)
         try:
             model.encoder.load_state_dict(state, strict=True)

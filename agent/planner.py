@@ -90,6 +90,12 @@ class Planner(Protocol):
 # the 3D-LLM
 
 
+def default_checkpoint() -> Path:
+    """The folder of the 3D-LLM that ships with nav3d (``agent/checkpoints/llm3d``; its README.md
+    records the commands and seeds that made it)."""
+    return Path(__file__).resolve().parent / "checkpoints" / "llm3d"
+
+
 class ThreeDLLMPlanner:
     """The 3D-LLM as a planner (module doc).
 
@@ -125,9 +131,22 @@ class ThreeDLLMPlanner:
         self.codec_margin = float(codec_margin)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: torch.device | str | None = None, **kwargs) -> ThreeDLLMPlanner:
-        """A planner around ``ThreeDLLM.from_pretrained(folder, device=device)``; ``kwargs`` go to the constructor."""
-        return cls(ThreeDLLM.from_pretrained(folder, device=device), **kwargs)
+    def from_pretrained(cls, folder: str | Path | None = None, device: torch.device | str | None = None, **kwargs) -> ThreeDLLMPlanner:
+        """A planner around ``ThreeDLLM.from_pretrained(folder, device=device)`` (None: the shipped
+        checkpoint, ``default_checkpoint()``). ``points`` and ``codec_margin`` default to the model's
+        training data (``config.map_data``); ``kwargs`` go to the constructor."""
+        model = ThreeDLLM.from_pretrained(default_checkpoint() if folder is None else folder, device=device)
+        data = model.config.map_data or {}
+        for key in ("points", "codec_margin"):
+            if key in data:
+                kwargs.setdefault(key, data[key])
+        return cls(model, **kwargs)
+
+    @property
+    def construction(self) -> str | None:
+        """The map construction the model's training data used ("neural", "fusion", "pointcloud"), or
+        None when its config does not say: build the agent's map the same way."""
+        return (self.model.config.map_data or {}).get("construction")
 
     def codec(self, feature_map: FeatureMap) -> LocationCodec | None:
         """The location codec over all of the map's points (as the training data builds it), or None

@@ -308,6 +308,51 @@ def explore_and_map(
     once for many scenes). ``simulator``: an ``EmbeddedSimulator`` of ``scene`` whose frames are
     ``config.size`` square (default: one is built). Deterministic in ``seed``.
     """
+    t0 = time.perf_counter()
+    explored = explore(scene, construction, config, seed, encoder, simulator)
+    feature_map = explored.map
+    t_read = time.perf_counter()
+    all_points = feature_map.points()
+    if len(all_points) == 0:
+        raise ValueError(f"scene {scene.name!r}: the exploration saw no surface (no valid depth in {len(explored.plan.poses)} frames)")
+    points, features = feature_map.points_and_features(config.points)
+    codec = map_codec(all_points, config.bins, config.codec_margin)
+    t_end = time.perf_counter()
+    info = {
+        "exploration": config.to_dict(),
+        "seed": int(seed),
+        "frames": len(explored.plan.poses),
+        "rooms_visited": sorted(set(explored.plan.rooms)),
+        "rooms_skipped": list(explored.plan.skipped),
+        "objects_seen": len(explored.seen & set(scene.objects)),
+        "objects_total": len(scene.objects),
+        "map_points": int(len(all_points)),
+        "seconds": {"setup": round(explored.setup_seconds, 3), "integrate": round(t_read - t0 - explored.setup_seconds, 3), "readout": round(t_end - t_read, 3)},
+    }
+    return SceneFeatures(scene_id or scene.name, construction, points, features, codec, info)
+
+
+@dataclass
+class Exploration:
+    """An explored scene: the ``FeatureMap`` holding every frame, the ``ExplorationPlan`` walked, the
+    semantic ids seen, and the seconds spent before the first frame (simulator, encoder, plan)."""
+
+    map: Any
+    plan: ExplorationPlan
+    seen: set[int]
+    setup_seconds: float
+
+
+def explore(
+    scene: Scene,
+    construction: str = "neural",
+    config: ExplorationConfig = ExplorationConfig(),
+    seed: int = 0,
+    encoder=None,
+    simulator: Simulator | None = None,
+) -> Exploration:
+    """Walk the exploration plan of ``scene`` and integrate every frame into a new ``construction``
+    map with ``SemanticTextExtractor`` features (arguments as ``explore_and_map``)."""
     check_construction(construction)
     from perception.semantic_text import SemanticTextExtractor
 
@@ -329,31 +374,13 @@ def explore_and_map(
     extractor = SemanticTextExtractor.from_scene(scene, encoder)
     plan = exploration_plan(scene, simulator.navigation, config, seed)
     feature_map = new_feature_map(construction, extractor, config.map, seed)
-    t_map = time.perf_counter()
+    setup = time.perf_counter() - t0
     seen: set[int] = set()
     for pose in plan.poses:
         frame = simulator.reset(pose)
         feature_map.integrate(frame, extractor(frame))
         seen.update(np.unique(frame.semantic).tolist())
-    t_read = time.perf_counter()
-    all_points = feature_map.points()
-    if len(all_points) == 0:
-        raise ValueError(f"scene {scene.name!r}: the exploration saw no surface (no valid depth in {len(plan.poses)} frames)")
-    points, features = feature_map.points_and_features(config.points)
-    codec = map_codec(all_points, config.bins, config.codec_margin)
-    t_end = time.perf_counter()
-    info = {
-        "exploration": config.to_dict(),
-        "seed": int(seed),
-        "frames": len(plan.poses),
-        "rooms_visited": sorted(set(plan.rooms)),
-        "rooms_skipped": list(plan.skipped),
-        "objects_seen": len(seen & set(scene.objects)),
-        "objects_total": len(scene.objects),
-        "map_points": int(len(all_points)),
-        "seconds": {"setup": round(t_map - t0, 3), "integrate": round(t_read - t_map, 3), "readout": round(t_end - t_read, 3)},
-    }
-    return SceneFeatures(scene_id or scene.name, construction, points, features, codec, info)
+    return Exploration(feature_map, plan, seen, setup)
 
 
 def exploration_simulator(scene: Scene, config: ExplorationConfig = ExplorationConfig()):

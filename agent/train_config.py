@@ -15,11 +15,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lm": {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128, "max_positions": 256},
         "vocab_size": 512,
     },
-    # the CPU default: ~12M parameters; ~0.75 steps/s at batch 8 with 1024-point maps on one shared CPU
-    # thread, so the default 1200 steps take ~27 minutes
+    # the CPU default: ~6.7M parameters; ~1 step/s at batch 8 with 1024-point maps on one shared CPU
+    # thread, so the default 1800 steps take ~30 minutes
     "cpu-small": {
         "encoder": {"dim": 256, "queries": 32, "layers": 2, "heads": 4, "frequencies": 8},
-        "lm": {"hidden": 320, "layers": 6, "heads": 5, "intermediate": 1280, "max_positions": 512},
+        "lm": {"hidden": 256, "layers": 4, "heads": 4, "intermediate": 1024, "max_positions": 512},
         "vocab_size": 2048,
     },
     # with a GPU: ~130M parameters, bf16 autocast on CUDA
@@ -42,7 +42,8 @@ class TrainConfig:
     ``grad_accum`` micro-batches per step. ``lr`` peak learning rate, ``warmup`` steps of linear
     warmup, cosine decay to ``min_lr_ratio * lr``. ``eval_every`` / ``checkpoint_every`` / ``log_every``
     in steps (0 = only at the end). ``eval_samples``: validation records used (first ones, fixed).
-    ``preset``: a key of ``PRESETS``. ``device``: None = CUDA when available, else CPU. ``bf16``:
+    ``preset``: a key of ``PRESETS``. ``location_smoothing``: the model's Gaussian width (bins) of
+    location-token targets (``ThreeDLLMConfig.location_smoothing``; 0 = one-hot). ``device``: None = CUDA when available, else CPU. ``bf16``:
     None = bf16 autocast on CUDA with the "gpu" preset. ``threads``: torch CPU threads during the run
     (restored after). ``resume``: continue from ``out_dir/checkpoint-last`` (a fresh start when there
     is none). ``stop_at``: end this session after that step with a checkpoint (the schedule still runs
@@ -51,7 +52,7 @@ class TrainConfig:
 
     data_dir: str | Path
     out_dir: str | Path
-    steps: int = 1200
+    steps: int = 1800
     batch_size: int = 8
     grad_accum: int = 1
     lr: float = 1e-3
@@ -66,6 +67,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     preset: str = "cpu-small"
+    location_smoothing: float = 1.0
     device: str | None = None
     bf16: bool | None = None
     resume: bool = False
@@ -80,7 +82,7 @@ class TrainConfig:
             low = 1 if name in positive else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"TrainConfig.{name} must be an integer >= {low}, got {value!r}")
-        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio"):
+        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio", "location_smoothing"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {value!r}")
@@ -98,5 +100,5 @@ class TrainConfig:
         return data
 
 
-ORDER_FIELDS = ("seed", "batch_size", "grad_accum", "preset")
+ORDER_FIELDS = ("seed", "batch_size", "grad_accum", "preset", "location_smoothing")
 """Settings a resumed run must share with its checkpoint (they fix the model and the data order)."""

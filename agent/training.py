@@ -184,11 +184,35 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 # -- model and checkpoints ------------------------------------------------------------------------
 
 
-def model_config(preset: str, feature_dim: int, codec: LocationCodec) -> ThreeDLLMConfig:
+def model_config(
+    preset: str, feature_dim: int, codec: LocationCodec, location_smoothing: float = 1.0, map_data: dict[str, Any] | None = None
+) -> ThreeDLLMConfig:
     """The ``ThreeDLLMConfig`` of a preset for ``feature_dim``-channel maps; ``codec`` gives the bins
-    and the default bounds (the per-record bounds are used in training)."""
+    and the default bounds (the per-record bounds are used in training); ``map_data`` how the
+    dataset's maps were made (``dataset_map_data``)."""
     sizes = PRESETS[preset]
-    return ThreeDLLMConfig(SceneEncoderConfig(feature_dim=feature_dim, **sizes["encoder"]), codec, SmallLlama(**sizes["lm"]))
+    encoder = SceneEncoderConfig(feature_dim=feature_dim, **sizes["encoder"])
+    return ThreeDLLMConfig(encoder, codec, SmallLlama(**sizes["lm"]), location_smoothing, map_data)
+
+
+def dataset_map_data(data_dir: str | Path) -> dict[str, Any] | None:
+    """How the maps of a dataset were made, from its ``dataset.json`` (construction, points per map,
+    codec margin in metres, the map config, the feature extractor); None without the file."""
+    path = Path(data_dir) / "dataset.json"
+    if not path.is_file():
+        return None
+    try:
+        header = json.loads(path.read_text(encoding="utf-8"))
+        exploration = header["exploration"]
+        return {
+            "construction": header["construction"],
+            "points": int(header["points"]),
+            "codec_margin": float(exploration["codec_margin"]),
+            "map": exploration["map"],
+            "extractor": "semantic-text",
+        }
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{str(path)!r} is not a nav3d dataset header ({type(exc).__name__}: {exc}); regenerate it with nav3d language-data") from exc
 
 
 def _default_codec(records: LanguageRecords) -> LocationCodec:
@@ -370,7 +394,8 @@ def _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast) 
     else:
         torch.manual_seed(config.seed)
         tokenizer = _tokenizer(out, train_data, PRESETS[config.preset]["vocab_size"])
-        model_cfg = model_config(config.preset, train_data.feature_dim, _default_codec(train_data))
+        codec = _default_codec(train_data)
+        model_cfg = model_config(config.preset, train_data.feature_dim, codec, config.location_smoothing, dataset_map_data(config.data_dir))
         model = ThreeDLLM(model_cfg, tokenizer, seed=config.seed).to(device).train()
         optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
         start = 0

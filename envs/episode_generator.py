@@ -566,7 +566,8 @@ class EpisodeGenerator:
             if len(targets) == 0 or subgoal_distance(nav, sg, current) < config.min_leg_distance:
                 return None
             order = np.argsort(np.linalg.norm(targets - current, axis=1), kind="stable")[:_ROUTE_CANDIDATES]
-            dists = [float(nav.geodesic_distance(current, targets[i])) for i in order]
+            # from each candidate back to ``current``: one fast-marching field (cached per goal) serves them all
+            dists = [float(nav.geodesic_distance(targets[i], current)) for i in order]
             best = int(np.argmin(dists))
             if not math.isfinite(dists[best]):
                 return None

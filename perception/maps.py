@@ -20,6 +20,12 @@ from perception.geometry import check_frame
 from perception.occupancy import OccupancyGrid, occupancy_from_points
 
 MAP_FORMAT_VERSION = 1
+FEATURE_SPREAD_METRES = 2.0
+"""How far apart (metres) two points of unit-distance features count for ``points_and_features``'
+spread: features of different categories are about 1 apart, so each kind of surface in a room
+gets points of its own."""
+FEATURE_SPREAD_DIMS = 16
+"""Principal components of the features that spread uses."""
 
 
 @dataclass(frozen=True)
@@ -96,11 +102,12 @@ class MapReadout:
             self.floor_height = floor_height_of(frame, self.config)
 
     def points_and_features(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to ``n`` map points spread by farthest-point sampling, with their features."""
+        """Up to ``n`` map points spread by farthest-point sampling over position and feature
+        (``farthest_point_indices``), with their features."""
         points, feats = self.points(), self.features()
         if len(points) <= n:
             return points, feats
-        index = farthest_point_indices(points, n)
+        index = farthest_point_indices(points, n, feats)
         return points[index], feats[index]
 
     def text_relevance(self, text: str) -> np.ndarray:
@@ -122,15 +129,32 @@ class MapReadout:
         return cloud
 
 
-def farthest_point_indices(points: np.ndarray, n: int, candidates_per_sample: int = 4, seed: int = 0) -> np.ndarray:
+def farthest_point_indices(
+    points: np.ndarray,
+    n: int,
+    features: np.ndarray | None = None,
+    feature_weight: float = FEATURE_SPREAD_METRES,
+    candidates_per_sample: int = 4,
+    seed: int = 0,
+) -> np.ndarray:
     """Indices of ``n`` of the points (M, 3) spread over them: farthest-point sampling over a fixed
     random subset of ``candidates_per_sample * n`` candidates (deterministic for a seed), so the
-    cost is O(n^2 * candidates_per_sample), whatever M is."""
+    cost is O(n^2 * candidates_per_sample), whatever M is.
+
+    With ``features`` (M, C) the spread is over position and meaning together: two points are
+    ``|dp|^2 + feature_weight^2 * |df|^2`` apart (metres^2; ``f`` the unit-normalised feature,
+    reduced to its ``FEATURE_SPREAD_DIMS`` principal components), so a small object whose feature
+    differs from the wall around it is kept even where a purely spatial spread would skip it.
+    """
     m = len(points)
     if m <= n:
         return np.arange(m)
     pool = np.random.default_rng(seed).choice(m, size=min(m, candidates_per_sample * n), replace=False)
     cand = np.asarray(points, dtype=np.float32)[pool]  # (P, 3)
+    if features is not None:
+        if len(features) != m:
+            raise ValueError(f"features has {len(features)} rows for {m} points")
+        cand = np.concatenate([cand, feature_weight * _principal_features(features[pool])], axis=1)  # (P, 3 + k)
     chosen = np.empty(n, np.int64)
     chosen[0] = 0
     dist = np.sum((cand - cand[0]) ** 2, axis=1)  # (P,) squared distance to the chosen set
@@ -138,6 +162,17 @@ def farthest_point_indices(points: np.ndarray, n: int, candidates_per_sample: in
         chosen[i] = int(np.argmax(dist))
         np.minimum(dist, np.sum((cand - cand[chosen[i]]) ** 2, axis=1), out=dist)
     return pool[chosen]
+
+
+def _principal_features(features: np.ndarray, dims: int | None = None) -> np.ndarray:
+    """(P, C) features -> (P, k) float32: unit-normalised, centred, projected on their ``dims``
+    principal directions (distances between unit features, up to the dropped components)."""
+    dims = FEATURE_SPREAD_DIMS if dims is None else dims
+    f = np.asarray(features, dtype=np.float32)
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    f = f - f.mean(axis=0, keepdims=True)
+    _, _, vt = np.linalg.svd(f, full_matrices=False)  # (min(P, C), C)
+    return f @ vt[:dims].T
 
 
 def floor_height_of(frame: Frame, config: MapConfig) -> float:

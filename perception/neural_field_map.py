@@ -299,13 +299,16 @@ class NeuralFieldMap(MapReadout):
         return self._read()[2]
 
     def points_and_features(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to ``n`` surface points spread by farthest-point sampling, with their features. Samples
-        the surface voxels first and projects and decodes only those, so it costs O(n), not O(map)."""
+        """Up to ``n`` surface points spread by farthest-point sampling over position and feature,
+        with their features. Samples the surface voxels first (features decoded where the voxels'
+        depth points lie) and projects and decodes only those, so it costs O(n), not O(map)."""
         if self._readout is not None:
             return super().points_and_features(n)
         start = self._surface_samples()
         if len(start) > n:
-            start = start[farthest_point_indices(start, n)]
+            pool = np.random.default_rng(0).choice(len(start), size=min(len(start), 4 * n), replace=False)
+            start = start[pool]
+            start = start[farthest_point_indices(start, n, self.query(start))]
         points = self._project_to_surface(start)
         return points, self.query(points)
 

@@ -16,7 +16,9 @@ from agent.llm3d import (
     SmallLlama,
     ThreeDLLM,
     ThreeDLLMConfig,
+    answer_loss,
     extend_tokenizer,
+    ordered_embeddings,
 )
 from agent.location_codec import LocationCodec
 from agent.scene_encoder import PositionEmbedding3D, SceneEncoder, SceneEncoderConfig, codec_bounds, pad_scenes
@@ -181,6 +183,35 @@ def test_a_few_steps_on_one_example_reduce_the_loss(tokenizer):
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_answer_loss_is_cross_entropy_without_smoothing_and_forgives_near_bins_with_it():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 12, generator=g)  # (B, L, V); ids 4..11 are 8 location bins
+    labels = torch.tensor([[IGNORE, 3, 5, IGNORE, IGNORE], [IGNORE, 9, 2, 6, IGNORE]])
+    plain = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=IGNORE)
+    locations = list(range(4, 12))
+    assert torch.allclose(answer_loss(logits, labels, locations, 0.0), plain)
+    # one location label (bin 3, id 7): a confident guess one bin off beats one five bins off
+    one = torch.tensor([[IGNORE, 7]])
+    near, far = torch.full((1, 2, 12), -10.0), torch.full((1, 2, 12), -10.0)
+    near[0, 0, 4 + 4] = 10.0  # bin 4: one bin off
+    far[0, 0, 4 + 0] = 10.0  # bin 0: three bins off
+    far_loss, near_loss = answer_loss(far, one, locations, 1.0), answer_loss(near, one, locations, 1.0)
+    assert near_loss < far_loss
+    assert torch.isclose(answer_loss(near, one, locations, 0.0), answer_loss(far, one, locations, 0.0))  # one-hot: equally wrong
+
+
+def test_location_tokens_start_with_embeddings_ordered_by_bin(tokenizer):
+    rows = ordered_embeddings(64, 32, 0.02)
+    assert rows.shape == (64, 32) and 0.01 < float(rows.std()) < 0.04
+    cos = torch.nn.functional.cosine_similarity
+    near, far = cos(rows[:-1], rows[1:], dim=1).mean(), cos(rows[:32], rows[32:], dim=1).mean()  # 1 and 32 bins apart
+    assert float(near) > 0.9 and abs(float(far)) < 0.3
+    model = ThreeDLLM(_config(), tokenizer, seed=0)
+    emb = model.lm.get_input_embeddings().weight[model.location_ids]  # (64, H), as built
+    near, far = cos(emb[:-1], emb[1:], dim=1).mean(), cos(emb[:32], emb[32:], dim=1).mean()
+    assert float(near) > 0.3 and float(near) > float(far) + 0.3
 
 
 def test_the_scene_prefix_changes_the_logits(model):
@@ -348,6 +379,20 @@ def test_save_and_load_round_trip_gives_identical_logits(model, tmp_path):
     # saving again replaces the folder and leaves no temporary folders behind
     model.save_pretrained(folder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["llm"]
+
+
+def test_half_precision_checkpoints_load_as_float32_with_the_same_answers(model, tmp_path):
+    full = model.save_pretrained(tmp_path / "fp32")
+    half = model.save_pretrained(tmp_path / "fp16", dtype=torch.float16)
+    size = lambda folder: sum(p.stat().st_size for p in folder.rglob("*.safetensors"))  # noqa: E731
+    assert size(half) < 0.6 * size(full)
+    assert model.lm.dtype == torch.float32  # saving in half did not touch the model
+    loaded = ThreeDLLM.from_pretrained(half, feature_dim=C)
+    assert loaded.lm.dtype == torch.float32 and loaded.encoder.queries.dtype == torch.float32
+    points, features, mask = _scenes()
+    with torch.no_grad():
+        a, b = model(points, features, mask, PROMPTS, ANSWERS), loaded(points, features, mask, PROMPTS, ANSWERS)
+    assert torch.allclose(a.logits, b.logits, atol=2e-2)
 
 
 def test_load_errors_are_clear(model, tokenizer, tmp_path):
