@@ -41,6 +41,10 @@ MAP_CONSTRUCTIONS = {
 """``nav3d map --construction`` name -> (module, class) of a ``FeatureMap`` taking (extractor, MapConfig)."""
 
 
+RUN_SCENE = "house:100000"
+"""``nav3d run``'s default scene: a generated house outside the seeds the shipped models were trained on."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -65,6 +69,22 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("outputs/demo"), help="folder for video.mp4, steps.jsonl, metrics.json")
     demo.add_argument("--no-video", action="store_true", help="skip the MP4")
     demo.set_defaults(func=_demo)
+
+    run = sub.add_parser("run", help="run one instruction episode with the whole loop (map, 3D-LLM plan, policy), print the plan and the metrics, record it")
+    run.add_argument("--scene", default=RUN_SCENE, help=f"house:<seed> or a mesh file (default {RUN_SCENE}, a house no shipped model was trained on)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the generated instruction episode (default 0)")
+    run.add_argument("--dataset", type=Path, default=None, help="take the episode from a habitat-lab instruction dataset (.json/.json.gz) instead")
+    run.add_argument("--episode-index", type=int, default=0, help="which episode of --dataset (default 0)")
+    run.add_argument("--planner", choices=("llm", "oracle"), default="llm", help="llm: the 3D-LLM (default); oracle: the episode's ground-truth plan")
+    run.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
+    run.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
+    run.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
+    run.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
+    run.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
+    run.add_argument("--out", type=Path, default=Path("outputs/run"), help="rollout folder: video.mp4, steps.jsonl, plan.json, events.jsonl, metrics.json")
+    run.add_argument("--no-video", action="store_true", help="skip the MP4 (logs only)")
+    run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    run.set_defaults(func=_run)
 
     episodes = sub.add_parser("episodes", help="generate a habitat-lab episode dataset over generated houses")
     episodes.add_argument("--task", choices=TASKS, default="objectnav")
@@ -255,6 +275,58 @@ def _demo(args: argparse.Namespace) -> int:
     console.print(f"wrote {out}/ ({'video.mp4, ' if panels else ''}steps.jsonl, metrics.json)")
     env.close()
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent.episode_runner import build_agent, run_episode
+    from agent.recording import RolloutRecorder
+    from agent.threads import torch_threads
+    from envs.files import writable_folder
+    from envs.simulator import SensorConfig
+
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    out = writable_folder(args.out, "--out")
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    with torch_threads(args.threads):
+        source = {"episodes": [_dataset_episode(args.dataset, args.episode_index)]} if args.dataset is not None else {"scenes": (args.scene,)}
+        env = _make_env("instruction", sensor=SensorConfig(width=args.size, height=args.size), max_episode_steps=args.max_steps, **source)
+        obs, _ = env.reset(seed=args.seed)
+        episode = env.current_episode
+        console.print(f"[bold]instruction[/bold] in {episode.scene_id}: {episode.instruction!r} ({len(episode.subgoals)} subgoals)")
+        agent = build_agent(episode, env.simulator.scene, env.simulator, args.planner, args.policy, args.checkpoint, args.construction)
+        console.print(f"agent: {type(agent.map).__name__} + {type(agent.planner).__name__} + {type(agent.policy).__name__} (set up in {time.perf_counter() - t0:.1f} s)")
+        recorder = RolloutRecorder(env.sensor_config.max_depth, video=not args.no_video)
+        result = run_episode(env, agent, obs, on_step=recorder.on_step, progress=True)
+        env.close()
+    for i, plan in enumerate(result.plans):
+        console.print(f"plan {i + 1} ({plan['latency_s']:.2f} s): {plan['text']}" + (f"  [red]problems: {plan['problems']}[/red]" if plan["problems"] else ""))
+    recorder.write(out, result)
+    table = Table(title=f"episode {result.episode_id}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result.metrics.items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+    console.print(f"wrote {out}/ ({'video.mp4, ' if recorder.panels else ''}steps.jsonl, plan.json, events.jsonl, metrics.json)")
+    return 0
+
+
+def _dataset_episode(dataset: Path, index: int):
+    """Episode ``index`` of a habitat-lab instruction dataset file."""
+    from envs.dataset import load_dataset
+    from envs.episodes import InstructionEpisode
+
+    episodes = load_dataset(dataset)
+    if not 0 <= index < len(episodes):
+        raise ValueError(f"--episode-index {index} is out of range: {dataset} holds {len(episodes)} episodes (0..{len(episodes) - 1})")
+    if not isinstance(episodes[index], InstructionEpisode):
+        raise ValueError(f"{dataset} holds {type(episodes[index]).__name__}s; nav3d run needs an instruction dataset (nav3d episodes --task instruction)")
+    return episodes[index]
 
 
 def _episodes(args: argparse.Namespace) -> int:

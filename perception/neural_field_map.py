@@ -38,6 +38,7 @@ from envs.types import Frame
 from perception.features import FeatureExtractor
 from perception.geometry import backproject, valid_depth_mask
 from perception.maps import MapConfig, MapReadout, farthest_point_indices, read_map_file, write_map_file
+from perception.occupancy import OccupancyGrid, occupancy_from_points
 from perception.neural_grid import SparseLatentGrid
 from perception.voxels import VoxelSums
 
@@ -311,6 +312,13 @@ class NeuralFieldMap(MapReadout):
             start = start[farthest_point_indices(start, n, self.query(start))]
         points = self._project_to_surface(start)
         return points, self.query(points)
+
+    def occupancy_grid(self) -> OccupancyGrid:
+        """The top-down grid from the surface voxels' mean depth points (within a voxel of the
+        surface; no projection or decoding, so it costs O(voxels) numpy, cheap enough per step)."""
+        c = self.config
+        floor = self.floor_height if self.floor_height is not None else 0.0
+        return occupancy_from_points(self._surface_samples(), floor, c.voxel_size, c.max_climb, c.agent_height)
 
     def _surface_samples(self) -> np.ndarray:
         """(M, 3) float32 mean depth point of each surface voxel: where ``points()`` starts."""

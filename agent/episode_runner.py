@@ -1,0 +1,154 @@
+"""One instruction episode end to end: an ``InstructionEnv`` and an :class:`agent.loop.Agent` built
+from named parts, stepped until the episode ends, with what happened returned (and recorded by the
+caller when asked).
+
+Parts, as baselines are named in an evaluation table:
+
+- planner ``"llm"``: the 3D-LLM (``ThreeDLLMPlanner``, a checkpoint folder, default the shipped
+  one); ``"oracle"``: the episode's ground-truth plan (``OraclePlanner``);
+- policy ``"map"``: ``MapPlannerPolicy`` on the agent's own occupancy grid; ``"oracle"``:
+  ``OracleFollower`` on the simulator's navigation (privileged).
+
+The map is the construction the checkpoint was trained on (its ``map_data``; ``"neural"`` when it
+does not say) with ``SemanticTextExtractor`` features, as in the training data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agent.loop import Agent, LoopConfig
+from envs.episodes import InstructionEpisode
+from envs.types import Action, Frame
+
+PLANNERS = ("llm", "oracle")
+POLICIES = ("map", "oracle")
+
+
+@dataclass
+class StepRecord:
+    """One env step: the action taken and the pose and measures after it (world metres, [x, y, z, w])."""
+
+    step: int
+    action: str
+    position: list[float]
+    rotation: list[float]
+    plan_index: int
+    measures: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "action": self.action, "position": self.position, "rotation": self.rotation,
+                "plan": self.plan_index, "measures": self.measures}
+
+
+@dataclass
+class EpisodeResult:
+    """What one episode gave: its ids and instruction, the final ``metrics`` (the env's measures plus
+    the loop's: plans, plan latency, steps done), every plan, the loop's events and the steps."""
+
+    episode_id: str
+    scene_id: str
+    instruction: str
+    metrics: dict[str, Any]
+    plans: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    steps: list[StepRecord] = field(default_factory=list)
+
+
+def build_agent(
+    episode: InstructionEpisode,
+    scene,
+    simulator,
+    planner: str = "llm",
+    policy: str = "map",
+    checkpoint: str | None = None,
+    construction: str | None = None,
+    config: LoopConfig = LoopConfig(),
+    encoder=None,
+) -> Agent:
+    """An ``Agent`` for ``episode`` in ``scene`` (module doc names the parts). ``simulator`` gives
+    the agent's body (``agent_config``) and, for the oracle parts only, the navigation."""
+    from agent.planner import OraclePlanner, ThreeDLLMPlanner
+    from agent.scene_maps import check_construction, new_feature_map
+    from perception.maps import MapConfig
+    from perception.semantic_text import SemanticTextExtractor
+    from policies import MapPlannerPolicy, OracleFollower
+
+    if planner not in PLANNERS:
+        raise ValueError(f"unknown planner {planner!r}; choose one of {list(PLANNERS)}")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose one of {list(POLICIES)}")
+    map_data: dict[str, Any] = {}
+    if planner == "llm":
+        the_planner = ThreeDLLMPlanner.from_pretrained(checkpoint)
+        map_data = the_planner.model.config.map_data or {}
+    construction = check_construction(construction or map_data.get("construction", "neural"))
+    if encoder is None:
+        from perception.text_encoder import SentenceEncoder
+
+        encoder = SentenceEncoder.from_path()
+    extractor = SemanticTextExtractor.from_scene(scene, encoder)
+    map_config = MapConfig(**map_data["map"]) if "map" in map_data else MapConfig()
+    feature_map = new_feature_map(construction, extractor, map_config)
+    if planner == "oracle":
+        the_planner = OraclePlanner(episode, scene, simulator.navigation, quantize=False)  # exact: an upper bound
+    body = simulator.agent_config
+    if policy == "map":
+        the_policy = MapPlannerPolicy(feature_map.occupancy_grid, body, goal_radius=config.waypoint_radius)
+    else:
+        the_policy = OracleFollower(simulator.navigation, body, goal_radius=config.waypoint_radius)
+    return Agent(feature_map, extractor, the_planner, the_policy, config)
+
+
+def run_episode(
+    env, agent: Agent, observation: dict, on_step: Callable[[dict, Frame, Agent], None] | None = None, progress: bool = False
+) -> EpisodeResult:
+    """Run the env's current episode with ``agent`` until it ends; ``observation`` is what
+    ``env.reset`` returned. ``on_step(observation, frame, agent)`` is called with it and after every
+    step (e.g. to add a video frame). Returns the :class:`EpisodeResult`."""
+    from tqdm import tqdm
+
+    env = getattr(env, "unwrapped", env)
+    episode = env.current_episode
+    if not isinstance(episode, InstructionEpisode):
+        raise ValueError(f"run_episode needs an instruction episode (nav3d/Instruction-v0), got {type(episode).__name__}")
+    agent.reset(episode.instruction)
+    frame = env.frame
+    if on_step is not None:
+        on_step(observation, frame, agent)
+    steps: list[StepRecord] = []
+    began = time.perf_counter()
+    info: dict[str, Any] = {}
+    done = False
+    with tqdm(total=env.max_episode_steps, desc=f"episode {episode.episode_id}", unit="step", disable=not progress, leave=False) as bar:
+        while not done:
+            action = agent.act(frame)
+            observation, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+            frame = env.frame
+            steps.append(StepRecord(
+                int(info["num_steps"]), Action(action).name.lower(),
+                [float(v) for v in observation["position"]], [float(v) for v in observation["rotation"]],
+                len(agent.plans) - 1,
+                {k: float(v) for k, v in info.items() if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)},
+            ))
+            if on_step is not None:
+                on_step(observation, frame, agent)
+            bar.update(1)
+    latencies = [e.seconds for e in agent.events if e.kind == "plan"]
+    metrics = {k: v for k, v in info.items() if isinstance(v, (int, float, str))}
+    metrics.update({
+        "plans": len(agent.plans),
+        "plan_latency_s": float(np.mean(latencies)) if latencies else 0.0,
+        "steps_done": agent.done_steps,
+        "plan_steps": len(agent.plans[0].steps) if agent.plans else 0,
+        "wall_time_s": time.perf_counter() - began,
+        "steps_per_s": len(steps) / max(time.perf_counter() - began, 1e-9),
+    })
+    plans = [{"text": p.raw_text, "steps": [s.to_dict() for s in p.steps], "problems": p.problems, "latency_s": p.latency_s, "prompt": p.prompt} for p in agent.plans]
+    return EpisodeResult(episode.episode_id, episode.scene_id, episode.instruction, metrics, plans, [e.to_dict() for e in agent.events], steps)

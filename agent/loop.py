@@ -1,0 +1,172 @@
+"""The agent: a ``FeatureMap`` + a ``Planner`` (the 3D-LLM) + a ``Policy``, one action per frame.
+
+Each call of :meth:`Agent.act` (one frame):
+
+1. the frame's features are extracted and integrated into the map;
+2. for the first ``LoopConfig.look_around`` frames the agent turns in place, so the first plan
+   sees the room around it, not one view;
+3. it plans (asks the planner for a decomposition of the instruction from its position) when it has
+   no plan, after each reached step, and when the current step has taken ``stale_steps`` actions;
+   each re-plan keeps the steps already done and follows the new plan from the next one;
+4. it drives to the current step's waypoint with the policy; within ``waypoint_radius`` metres
+   (x/z) of it (or when the policy stops, unable to get closer) it calls STOP, which an instruction
+   env scores as reaching that subgoal, and moves on to the next step; after the last step it stops.
+
+A step whose waypoint could not be read (a malformed generation) is skipped and logged. Every part
+of every call is logged with its latency in ``Agent.events`` (:class:`LoopEvent`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agent.decomposition import Step
+from agent.planner import Plan, Planner
+from envs.types import Action, Frame
+from perception.features import FeatureExtractor
+from perception.maps import FeatureMap
+from policies.base import Policy
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """When the agent plans and when a step counts as done.
+
+    - ``look_around``: TURN_LEFT actions before the first plan (12 x 30 degrees = a full turn).
+    - ``waypoint_radius``: metres (x/z) from a step's waypoint at which the agent stops for it.
+    - ``stale_steps``: actions spent on one step after which the plan is made again.
+    - ``replan_after_subgoal``: plan again after each reached step (the map has grown meanwhile).
+    """
+
+    look_around: int = 12
+    waypoint_radius: float = 0.1
+    stale_steps: int = 120
+    replan_after_subgoal: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.look_around, bool) or not isinstance(self.look_around, int) or self.look_around < 0:
+            raise ValueError(f"LoopConfig.look_around must be an integer >= 0, got {self.look_around!r}")
+        if isinstance(self.stale_steps, bool) or not isinstance(self.stale_steps, int) or self.stale_steps < 1:
+            raise ValueError(f"LoopConfig.stale_steps must be an integer >= 1, got {self.stale_steps!r}")
+        if not (math.isfinite(self.waypoint_radius) and self.waypoint_radius > 0):
+            raise ValueError(f"LoopConfig.waypoint_radius must be positive metres, got {self.waypoint_radius!r}")
+
+
+@dataclass
+class LoopEvent:
+    """One logged call: the env ``step`` it happened at, its ``kind`` ("integrate", "plan", "policy",
+    "subgoal", "skip", "done"), the wall-clock ``seconds`` it took and what it produced (``detail``)."""
+
+    step: int
+    kind: str
+    seconds: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Agent:
+    """Map + planner + policy (module doc). ``reset(instruction)`` starts an episode; ``act(frame)``
+    takes the latest frame (with intrinsics, camera and agent poses: ``NavEnv.frame``) and returns
+    the next action."""
+
+    def __init__(
+        self,
+        feature_map: FeatureMap,
+        extractor: FeatureExtractor,
+        planner: Planner,
+        policy: Policy,
+        config: LoopConfig = LoopConfig(),
+    ) -> None:
+        self.map = feature_map
+        self.extractor = extractor
+        self.planner = planner
+        self.policy = policy
+        self.config = config
+        self.instruction = ""
+        self.plan: Plan | None = None
+        self.plans: list[Plan] = []
+        self.done_steps = 0
+        self.events: list[LoopEvent] = []
+        self.finished = False
+        self._step = 0
+        self._on_step = 0
+
+    def reset(self, instruction: str) -> None:
+        """Start an episode for ``instruction`` (the map is kept: pass a fresh one per scene)."""
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise ValueError(f"instruction must be a non-empty string, got {instruction!r}")
+        self.instruction = instruction
+        self.plan, self.plans, self.done_steps, self.events = None, [], 0, []
+        self.finished = False
+        self._step = self._on_step = 0
+        self.policy.reset()
+
+    @property
+    def current_step(self) -> Step | None:
+        """The plan's step the agent is driving to (None before the first plan and after the last)."""
+        if self.plan is None or self.done_steps >= len(self.plan.steps):
+            return None
+        return self.plan.steps[self.done_steps]
+
+    def act(self, frame: Frame) -> Action:
+        """Integrate ``frame``, (re)plan when due, and return the action towards the current waypoint."""
+        if not self.instruction:
+            raise RuntimeError("Agent.act before reset(instruction)")
+        if frame.agent_pose is None:
+            raise ValueError("the frame carries no agent pose; the agent needs it to plan and to drive (Frame.agent_pose)")
+        observation = {"position": frame.agent_pose.position, "rotation": frame.agent_pose.rotation}
+        step = self._step
+        self._step += 1
+        t = time.perf_counter()
+        self.map.integrate(frame, self.extractor(frame))
+        self._log(step, "integrate", t)
+        if self.finished:
+            return Action.STOP
+        if step < self.config.look_around:
+            return Action.TURN_LEFT
+        position = np.asarray(frame.agent_pose.position, dtype=np.float64)
+        if self.plan is None or self._on_step >= self.config.stale_steps:
+            self._replan(step, position, "stale" if self.plan is not None else "start")
+        while (target := self.current_step) is not None and target.waypoint is None:
+            self.events.append(LoopEvent(step, "skip", 0.0, {"index": target.index, "text": target.text, "why": "no valid waypoint"}))
+            self.done_steps += 1
+        if target is None:
+            self.finished = True
+            self.events.append(LoopEvent(step, "done", 0.0, {"steps_done": self.done_steps}))
+            return Action.STOP
+        self._on_step += 1
+        waypoint = np.asarray(target.waypoint, dtype=np.float64)
+        distance = float(np.hypot(*(waypoint - position)[[0, 2]]))
+        t = time.perf_counter()
+        action = Action.STOP if distance <= self.config.waypoint_radius else self.policy.act(observation, waypoint)
+        self._log(step, "policy", t, {"action": action.name, "distance": round(distance, 3)})
+        if action == Action.STOP:
+            self.events.append(LoopEvent(step, "subgoal", 0.0, {"index": target.index, "text": target.text, "distance": round(distance, 3)}))
+            self.done_steps += 1
+            self._on_step = 0
+            self.policy.reset()
+            if self.current_step is None:
+                self.finished = True
+            elif self.config.replan_after_subgoal:
+                self.plan = None  # plan again on the next frame, from here, with the grown map
+        return action
+
+    def _replan(self, step: int, position: np.ndarray, reason: str) -> None:
+        t = time.perf_counter()
+        # a plan made mid-episode lists every step of the instruction again: ``done_steps`` of them are
+        # done, the agent follows the rest
+        plan = self.planner.plan(self.map, self.instruction, position)
+        self.plan = plan
+        self.plans.append(plan)
+        self._on_step = 0
+        self._log(step, "plan", t, {"reason": reason, "text": plan.raw_text, "steps": len(plan.steps), "problems": plan.problems})
+
+    def _log(self, step: int, kind: str, began: float, detail: dict[str, Any] | None = None) -> None:
+        self.events.append(LoopEvent(step, kind, time.perf_counter() - began, detail or {}))
