@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from agent.loop_config import LoopConfig
+
     parser = argparse.ArgumentParser(prog="nav3d", description="nav3d: perception -> 3D map -> 3D-LLM -> policy, on a Habitat-style simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -79,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
     run.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     run.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
+    run.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps,
+                     help=f"frontier-exploration actions before the first plan, 0 = a turn in place instead (default {LoopConfig.explore_steps})")
     run.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     run.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
     run.add_argument("--out", type=Path, default=Path("outputs/run"), help="rollout folder: video.mp4, steps.jsonl, plan.json, events.jsonl, metrics.json")
@@ -298,7 +302,10 @@ def _run(args: argparse.Namespace) -> int:
         obs, _ = env.reset(seed=args.seed)
         episode = env.current_episode
         console.print(f"[bold]instruction[/bold] in {episode.scene_id}: {episode.instruction!r} ({len(episode.subgoals)} subgoals)")
-        agent = build_agent(episode, env.simulator.scene, env.simulator, args.planner, args.policy, args.checkpoint, args.construction)
+        from agent.loop_config import LoopConfig
+
+        loop = LoopConfig(explore_steps=args.explore_steps)
+        agent = build_agent(episode, env.simulator.scene, env.simulator, args.planner, args.policy, args.checkpoint, args.construction, loop)
         console.print(f"agent: {type(agent.map).__name__} + {type(agent.planner).__name__} + {type(agent.policy).__name__} (set up in {time.perf_counter() - t0:.1f} s)")
         recorder = RolloutRecorder(env.sensor_config.max_depth, video=not args.no_video)
         result = run_episode(env, agent, obs, on_step=recorder.on_step, progress=True)

@@ -7,7 +7,9 @@ Parts, as baselines are named in an evaluation table:
 - planner ``"llm"``: the 3D-LLM (``ThreeDLLMPlanner``, a checkpoint folder, default the shipped
   one); ``"oracle"``: the episode's ground-truth plan (``OraclePlanner``);
 - policy ``"map"``: ``MapPlannerPolicy`` on the agent's own occupancy grid; ``"oracle"``:
-  ``OracleFollower`` on the simulator's navigation (privileged).
+  ``OracleFollower`` on the simulator's navigation (privileged);
+- exploration before the first plan: ``FrontierExplorer`` on the agent's own grid when
+  ``LoopConfig.explore_steps`` > 0, else a turn in place.
 
 The map is the construction the checkpoint was trained on (its ``map_data``; ``"neural"`` when it
 does not say) with ``SemanticTextExtractor`` features, as in the training data.
@@ -22,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.loop import Agent, LoopConfig
+from agent.loop import Agent
+from agent.loop_config import LoopConfig
 from envs.episodes import InstructionEpisode
 from envs.types import Action, Frame
 
@@ -77,7 +80,7 @@ def build_agent(
     from agent.scene_maps import check_construction, new_feature_map
     from perception.maps import MapConfig
     from perception.semantic_text import SemanticTextExtractor
-    from policies import MapPlannerPolicy, OracleFollower
+    from policies import FrontierExplorer, MapPlannerPolicy, OracleFollower
 
     if planner not in PLANNERS:
         raise ValueError(f"unknown planner {planner!r}; choose one of {list(PLANNERS)}")
@@ -102,7 +105,8 @@ def build_agent(
         the_policy = MapPlannerPolicy(feature_map.occupancy_grid, body, goal_radius=config.waypoint_radius)
     else:
         the_policy = OracleFollower(simulator.navigation, body, goal_radius=config.waypoint_radius)
-    return Agent(feature_map, extractor, the_planner, the_policy, config)
+    explorer = FrontierExplorer(feature_map.occupancy_grid, body) if config.explore_steps > 0 else None
+    return Agent(feature_map, extractor, the_planner, the_policy, config, explorer)
 
 
 def run_episode(

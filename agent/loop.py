@@ -3,8 +3,9 @@
 Each call of :meth:`Agent.act` (one frame):
 
 1. the frame's features are extracted and integrated into the map;
-2. for the first ``LoopConfig.look_around`` frames the agent turns in place, so the first plan
-   sees the room around it, not one view;
+2. before the first plan it builds its map: with an ``explorer`` policy (``FrontierExplorer``) it
+   explores for up to ``LoopConfig.explore_steps`` actions (or until no frontier is left), else it
+   turns in place for ``LoopConfig.look_around`` frames, so the first plan sees more than one view;
 3. it plans (asks the planner for a decomposition of the instruction from its position) when it has
    no plan, after each reached step, and when the current step has taken ``stale_steps`` actions;
    each re-plan keeps the steps already done and follows the new plan from the next one;
@@ -18,7 +19,6 @@ of every call is logged with its latency in ``Agent.events`` (:class:`LoopEvent`
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from agent.decomposition import Step
+from agent.loop_config import LoopConfig
 from agent.planner import Plan, Planner
 from envs.types import Action, Frame
 from perception.features import FeatureExtractor
@@ -33,34 +34,10 @@ from perception.maps import FeatureMap
 from policies.base import Policy
 
 
-@dataclass(frozen=True)
-class LoopConfig:
-    """When the agent plans and when a step counts as done.
-
-    - ``look_around``: TURN_LEFT actions before the first plan (12 x 30 degrees = a full turn).
-    - ``waypoint_radius``: metres (x/z) from a step's waypoint at which the agent stops for it.
-    - ``stale_steps``: actions spent on one step after which the plan is made again.
-    - ``replan_after_subgoal``: plan again after each reached step (the map has grown meanwhile).
-    """
-
-    look_around: int = 12
-    waypoint_radius: float = 0.1
-    stale_steps: int = 120
-    replan_after_subgoal: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.look_around, bool) or not isinstance(self.look_around, int) or self.look_around < 0:
-            raise ValueError(f"LoopConfig.look_around must be an integer >= 0, got {self.look_around!r}")
-        if isinstance(self.stale_steps, bool) or not isinstance(self.stale_steps, int) or self.stale_steps < 1:
-            raise ValueError(f"LoopConfig.stale_steps must be an integer >= 1, got {self.stale_steps!r}")
-        if not (math.isfinite(self.waypoint_radius) and self.waypoint_radius > 0):
-            raise ValueError(f"LoopConfig.waypoint_radius must be positive metres, got {self.waypoint_radius!r}")
-
-
 @dataclass
 class LoopEvent:
-    """One logged call: the env ``step`` it happened at, its ``kind`` ("integrate", "plan", "policy",
-    "subgoal", "skip", "done"), the wall-clock ``seconds`` it took and what it produced (``detail``)."""
+    """One logged call: the env ``step`` it happened at, its ``kind`` ("integrate", "explore", "plan",
+    "policy", "subgoal", "skip", "done"), the wall-clock ``seconds`` it took and what it produced (``detail``)."""
 
     step: int
     kind: str
@@ -83,12 +60,15 @@ class Agent:
         planner: Planner,
         policy: Policy,
         config: LoopConfig = LoopConfig(),
+        explorer: Policy | None = None,
     ) -> None:
         self.map = feature_map
         self.extractor = extractor
         self.planner = planner
         self.policy = policy
         self.config = config
+        self.explorer = explorer
+        self._explored = 0  # exploring actions taken; -1 once exploration is over
         self.instruction = ""
         self.plan: Plan | None = None
         self.plans: list[Plan] = []
@@ -105,8 +85,10 @@ class Agent:
         self.instruction = instruction
         self.plan, self.plans, self.done_steps, self.events = None, [], 0, []
         self.finished = False
-        self._step = self._on_step = 0
+        self._step = self._on_step = self._explored = 0
         self.policy.reset()
+        if self.explorer is not None:
+            self.explorer.reset()
 
     @property
     def current_step(self) -> Step | None:
@@ -129,8 +111,17 @@ class Agent:
         self._log(step, "integrate", t)
         if self.finished:
             return Action.STOP
-        if step < self.config.look_around:
+        if self.explorer is None and step < self.config.look_around:
             return Action.TURN_LEFT
+        if self.explorer is not None and self._explored >= 0:
+            t = time.perf_counter()
+            action = self.explorer.act(observation, None) if self._explored < self.config.explore_steps else Action.STOP
+            if action != Action.STOP:  # the explorer stops when no frontier is left
+                self._explored += 1
+                self._log(step, "explore", t, {"action": action.name})
+                return action
+            self._log(step, "explore", t, {"action": "done", "steps": self._explored})
+            self._explored = -1
         position = np.asarray(frame.agent_pose.position, dtype=np.float64)
         if self.plan is None or self._on_step >= self.config.stale_steps:
             self._replan(step, position, "stale" if self.plan is not None else "start")

@@ -11,7 +11,8 @@ import pytest
 import envs  # noqa: F401  (registers nav3d/*-v0)
 from agent.cli import main
 from agent.episode_runner import build_agent, run_episode
-from agent.loop import Agent, LoopConfig
+from agent.loop import Agent
+from agent.loop_config import LoopConfig
 from agent.recording import RolloutRecorder, topdown_panel
 from envs.simulator import SensorConfig
 from perception.occupancy import FREE, OccupancyGrid
@@ -37,7 +38,8 @@ def _episode(seed: int):
 def test_oracle_plan_and_map_policy_reach_both_subgoals_and_the_rollout_reads_back(encoder, tmp_path):
     env, obs = _episode(seed=1)  # "first look for the yellow chair, and finally head to the bedroom"
     u = env.unwrapped
-    agent = build_agent(u.current_episode, u.simulator.scene, u.simulator, "oracle", "map", construction="pointcloud", encoder=encoder)
+    turn_in_place = LoopConfig(explore_steps=0)
+    agent = build_agent(u.current_episode, u.simulator.scene, u.simulator, "oracle", "map", construction="pointcloud", config=turn_in_place, encoder=encoder)
     recorder = RolloutRecorder(u.sensor_config.max_depth)
     result = run_episode(env, agent, obs, on_step=recorder.on_step)
     assert result.metrics["success"] == 1.0 and result.metrics["subgoals_reached"] == 2

@@ -1,0 +1,36 @@
+"""``LoopConfig``: when the agent explores, plans and counts a step as done (``agent.loop``); no
+torch import, so the command line can read the defaults cheaply."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """When the agent plans and when a step counts as done.
+
+    - ``look_around``: TURN_LEFT actions before the first plan (12 x 30 degrees = a full turn), when
+      the agent has no explorer.
+    - ``explore_steps``: with an explorer, at most this many exploring actions before the first plan.
+    - ``waypoint_radius``: metres (x/z) from a step's waypoint at which the agent stops for it.
+    - ``stale_steps``: actions spent on one step after which the plan is made again.
+    - ``replan_after_subgoal``: plan again after each reached step (the map has grown meanwhile).
+    """
+
+    look_around: int = 12
+    explore_steps: int = 250
+    waypoint_radius: float = 0.1
+    stale_steps: int = 120
+    replan_after_subgoal: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("look_around", "explore_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"LoopConfig.{name} must be an integer >= 0, got {value!r}")
+        if isinstance(self.stale_steps, bool) or not isinstance(self.stale_steps, int) or self.stale_steps < 1:
+            raise ValueError(f"LoopConfig.stale_steps must be an integer >= 1, got {self.stale_steps!r}")
+        if not (math.isfinite(self.waypoint_radius) and self.waypoint_radius > 0):
+            raise ValueError(f"LoopConfig.waypoint_radius must be positive metres, got {self.waypoint_radius!r}")
