@@ -90,9 +90,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     run.set_defaults(func=_run)
 
+    evaluate = sub.add_parser("eval", help="run the agent over a dataset of instruction episodes: per-episode results.jsonl (resumable), summary table and plot")
+    evaluate.add_argument("dataset", type=Path, help="habitat-lab instruction episode dataset (.json/.json.gz; nav3d episodes --task instruction)")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for results.jsonl, summary.json, summary.md, success_by_subgoals.png")
+    evaluate.add_argument("--planner", choices=("llm", "oracle"), default="llm", help="llm: the 3D-LLM (default); oracle: ground-truth plans")
+    evaluate.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
+    evaluate.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
+    evaluate.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
+    evaluate.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps, help=f"frontier-exploration actions before the first plan (default {LoopConfig.explore_steps})")
+    evaluate.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
+    evaluate.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
+    evaluate.add_argument("--limit", type=int, default=None, help="run at most this many episodes not yet in results.jsonl")
+    evaluate.add_argument("--workers", type=int, default=1, help="episodes in parallel, one process each (default 1)")
+    evaluate.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker (default 1)")
+    evaluate.set_defaults(func=_evaluate)
+
     episodes = sub.add_parser("episodes", help="generate a habitat-lab episode dataset over generated houses")
     episodes.add_argument("--task", choices=TASKS, default="objectnav")
-    episodes.add_argument("--houses", type=int, default=10, help="number of houses (seeds 0..N-1)")
+    episodes.add_argument("--houses", type=int, default=10, help="number of houses (seeds --first-house ..; default 10)")
+    episodes.add_argument("--first-house", type=int, default=0, help="seed of the first house (default 0; the shipped 3D-LLM never saw seeds >= 100000)")
     episodes.add_argument("--per-house", type=int, default=10, help="episodes per house")
     episodes.add_argument("--seed", type=int, default=0)
     episodes.add_argument("--out", type=Path, required=True, help="folder for train/val/test .json.gz")
@@ -323,6 +339,27 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from agent.episode_eval import EpisodeEvalConfig, evaluate_episodes, summary_table
+
+    if not args.dataset.exists():
+        raise FileNotFoundError(f"episode dataset {args.dataset} does not exist; make one with nav3d episodes --task instruction --out DIR")
+    if args.limit is not None and args.limit < 0:
+        raise ValueError(f"--limit must be >= 0, got {args.limit}")
+    config = EpisodeEvalConfig(
+        planner=args.planner, policy=args.policy, checkpoint=None if args.checkpoint is None else str(args.checkpoint),
+        construction=args.construction, size=args.size, max_steps=args.max_steps, explore_steps=args.explore_steps,
+        workers=args.workers, threads=args.threads,
+    )
+    summary = evaluate_episodes(args.dataset, args.out, config, limit=args.limit)
+    Console().print(Markdown(summary_table(summary)))
+    print(f"wrote {args.out}/ (results.jsonl, summary.json, summary.md, success_by_subgoals.png)", file=sys.stderr)
+    return 0
+
+
 def _dataset_episode(dataset: Path, index: int):
     """Episode ``index`` of a habitat-lab instruction dataset file."""
     from envs.dataset import load_dataset
@@ -346,7 +383,9 @@ def _episodes(args: argparse.Namespace) -> int:
     from envs.files import writable_folder
 
     out = writable_folder(args.out, "--out")
-    splits = split_scene_ids([f"house:{i}" for i in range(args.houses)])
+    if args.houses < 1 or args.first_house < 0:
+        raise ValueError(f"--houses must be >= 1 and --first-house >= 0, got {args.houses} and {args.first_house}")
+    splits = split_scene_ids([f"house:{i}" for i in range(args.first_house, args.first_house + args.houses)])
     rng = np.random.default_rng(args.seed)
     by_split: dict[str, list] = {name: [] for name in splits}
     for name, ids in splits.items():

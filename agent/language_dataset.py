@@ -170,7 +170,7 @@ def write_dataset(
     header = {
         "format": DATASET_FORMAT,
         "version": DATASET_VERSION,
-        "code": _code_version(),
+        "code": code_version(),
         "construction": construction,
         "seed": seed,
         "scenes": ids,
@@ -210,7 +210,7 @@ def _check_reusable(path: Path, scene_id: str, construction: str, exploration: E
         )
 
 
-def _code_version() -> dict[str, Any]:
+def code_version() -> dict[str, Any]:
     """The nav3d package version and, when the code is a git checkout, its commit (None otherwise)."""
     try:
         from importlib.metadata import version

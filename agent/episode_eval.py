@@ -1,0 +1,253 @@
+"""``nav3d eval``: the agent loop over a dataset of instruction episodes, resumable and in parallel.
+
+Output folder (``shared/DESIGN.md``):
+
+- ``results.jsonl``: one line per finished episode, appended and flushed as each one ends: its ids,
+  instruction and number of subgoals, the env's measures and the loop's (``run_episode``), the
+  first plan scored against the episode's ground-truth decomposition (``decomposition``: step keys
+  right, steps right within 0.5 m, whole plan right), and ``stamp``: the evaluation config, the
+  dataset file and the code version (nav3d version, git commit) that produced the line, so a table
+  can be reproduced. On restart, episodes with a line are skipped; a half-written last line (a
+  crash mid-write) is dropped, never the finished ones before it.
+- ``summary.json`` and ``summary.md``: means over the finished episodes (success, SPL, soft SPL,
+  distance to goal, decomposition success, plan latency) and success by number of subgoals;
+- ``success_by_subgoals.png``: that breakdown as a bar chart.
+
+Episodes run in ``workers`` processes (spawned, one torch thread each), each its own simulator.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS_FILE = "results.jsonl"
+
+
+@dataclass(frozen=True)
+class EpisodeEvalConfig:
+    """How each episode runs: the agent's parts (``agent.episode_runner``: planner "llm"|"oracle",
+    policy "map"|"oracle", checkpoint folder, map construction), the sensor ``size`` in pixels, the
+    env's ``max_steps``, the exploration budget before the first plan, and the parallelism
+    (``workers`` processes with ``threads`` torch threads each)."""
+
+    planner: str = "llm"
+    policy: str = "map"
+    checkpoint: str | None = None
+    construction: str | None = None
+    size: int = 128
+    max_steps: int = 500
+    explore_steps: int = 250
+    workers: int = 1
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        from agent.episode_runner import PLANNERS, POLICIES
+
+        if self.planner not in PLANNERS:
+            raise ValueError(f"unknown planner {self.planner!r}; choose one of {list(PLANNERS)}")
+        if self.policy not in POLICIES:
+            raise ValueError(f"unknown policy {self.policy!r}; choose one of {list(POLICIES)}")
+        for name in ("size", "max_steps", "workers", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"EpisodeEvalConfig.{name} must be an integer >= 1, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_results(path: str | Path) -> tuple[list[dict], bool]:
+    """The finished episodes' lines of a ``results.jsonl`` and whether a broken last line (a write
+    cut short) was found; a broken line before the last is a ValueError naming it."""
+    path = Path(path)
+    if not path.exists():
+        return [], False
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or "episode_id" not in row:
+                raise ValueError("no episode_id")
+            rows.append(row)
+        except ValueError as exc:
+            if i == len(lines) - 1:
+                return rows, True
+            raise ValueError(f"{path}: line {i + 1} is not a result ({exc}); fix or delete that line to resume") from exc
+    return rows, False
+
+
+def evaluate_episodes(dataset: str | Path, out_dir: str | Path, config: EpisodeEvalConfig = EpisodeEvalConfig(), limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run every instruction episode of ``dataset`` (habitat-lab JSON/JSON.gz) not yet in
+    ``out_dir/results.jsonl`` (at most ``limit`` new ones), then write the summary; returns it."""
+    from tqdm import tqdm
+
+    from agent.language_dataset import code_version
+    from envs.dataset import load_dataset
+    from envs.episodes import InstructionEpisode
+    from envs.files import atomic_write_text, writable_folder
+
+    episodes = load_dataset(dataset)
+    wrong = [type(e).__name__ for e in episodes if not isinstance(e, InstructionEpisode)]
+    if wrong:
+        raise ValueError(f"{dataset} holds {wrong[0]}s; nav3d eval runs instruction episodes (make them with nav3d episodes --task instruction)")
+    out = writable_folder(out_dir, "--out")
+    results = out / RESULTS_FILE
+    rows, broken = read_results(results)
+    if broken:  # drop the half-written line, keep every finished one
+        atomic_write_text(results, "".join(json.dumps(r) + "\n" for r in rows))
+    done = {r["episode_id"] for r in rows}
+    todo = [e for e in episodes if e.episode_id not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    stamp = {"config": config.to_dict(), "dataset": str(Path(dataset).resolve()), "code": code_version()}
+    with open(results, "a", encoding="utf-8") as sink, tqdm(total=len(todo), desc="episodes", unit="episode", file=sys.stderr, disable=not progress) as bar:
+        for row in _run_all(todo, config):
+            row["stamp"] = stamp
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            os.fsync(sink.fileno())
+            bar.update(1)
+    rows, _ = read_results(results)
+    summary = summarize(rows)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "summary.md", summary_table(summary) + "\n")
+    plot_success_by_subgoals(summary, out / "success_by_subgoals.png")
+    return summary
+
+
+def _run_all(episodes: list, config: EpisodeEvalConfig):
+    """Yield one result row per episode, as they finish (in order with one worker)."""
+    if config.workers == 1 or len(episodes) <= 1:
+        from agent.threads import torch_threads
+
+        with torch_threads(config.threads):
+            for episode in episodes:
+                yield evaluate_episode(episode, config)
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(config.workers, len(episodes)), initializer=_init_worker, initargs=(config.threads,)) as pool:
+        yield from pool.imap_unordered(functools.partial(evaluate_episode, config=config), episodes)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+@functools.lru_cache(maxsize=1)
+def _encoder():
+    """The sentence encoder of the map features, loaded once per process."""
+    from perception.text_encoder import SentenceEncoder
+
+    return SentenceEncoder.from_path()
+
+
+def evaluate_episode(episode, config: EpisodeEvalConfig) -> dict[str, Any]:
+    """One episode with the agent of ``config``: its result row (module doc), without the stamp."""
+    from agent.episode_runner import build_agent, run_episode
+    from agent.loop_config import LoopConfig
+    from agent.planner import OraclePlanner
+    from agent.planner_metrics import score_decomposition
+    from envs.gym_env import InstructionEnv
+    from envs.simulator import SensorConfig
+
+    env = InstructionEnv(episodes=[episode], sensor=SensorConfig(width=config.size, height=config.size), max_episode_steps=config.max_steps)
+    try:
+        observation, _ = env.reset(seed=0)
+        sim = env.simulator
+        loop = LoopConfig(explore_steps=config.explore_steps)
+        agent = build_agent(episode, sim.scene, sim, config.planner, config.policy, config.checkpoint, config.construction, loop, encoder=_encoder())
+        result = run_episode(env, agent, observation)
+    finally:
+        env.close()
+    decomposition = None
+    if agent.plans:
+        truth = OraclePlanner(episode, sim.scene, sim.navigation, quantize=False).plan(None, start=np.asarray(episode.start_position))
+        score = score_decomposition(agent.plans[0].steps, truth.steps)
+        decomposition = {"key_right": score.key_right, "right": score.right, "slots": score.slots,
+                         "keys_exact": score.key_right == score.slots, "plan_exact": score.plan_exact, "errors": list(score.errors)}
+    return {
+        "episode_id": episode.episode_id,
+        "scene_id": episode.scene_id,
+        "instruction": episode.instruction,
+        "subgoals": len(episode.subgoals),
+        "metrics": result.metrics,
+        "decomposition": decomposition,
+        "first_plan": result.plans[0]["text"] if result.plans else None,
+    }
+
+
+SUMMARY_MEASURES = ("success", "spl", "soft_spl", "distance_to_goal", "subgoal_fraction", "num_steps", "plan_latency_s", "steps_per_s")
+
+
+def summarize(rows: list[dict]) -> dict[str, Any]:
+    """Means of ``SUMMARY_MEASURES`` over ``rows``, decomposition success (share of episodes whose
+    first plan names every step right, and with every waypoint within 0.5 m), and success by the
+    number of subgoals."""
+    out: dict[str, Any] = {"episodes": len(rows)}
+    for key in SUMMARY_MEASURES:
+        values = [float(r["metrics"][key]) for r in rows if isinstance(r["metrics"].get(key), (int, float)) and math.isfinite(float(r["metrics"][key]))]
+        out[key] = float(np.mean(values)) if values else None
+    scored = [r["decomposition"] for r in rows if r.get("decomposition")]
+    out["decomposition_keys_exact"] = float(np.mean([d["keys_exact"] for d in scored])) if scored else None
+    out["decomposition_exact"] = float(np.mean([d["plan_exact"] for d in scored])) if scored else None
+    by = defaultdict(list)
+    for r in rows:
+        by[int(r["subgoals"])].append(float(r["metrics"].get("success", 0.0)))
+    out["success_by_subgoals"] = {str(k): {"episodes": len(v), "success": float(np.mean(v))} for k, v in sorted(by.items())}
+    configs = {json.dumps(r.get("stamp", {}).get("config"), sort_keys=True) for r in rows}
+    out["configs"] = [json.loads(c) for c in sorted(configs)]
+    return out
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """A Markdown table of a summary (one row per measure, then success by subgoals)."""
+    lines = ["| measure | value |", "| --- | --- |", f"| episodes | {summary['episodes']} |"]
+    for key in (*SUMMARY_MEASURES, "decomposition_keys_exact", "decomposition_exact"):
+        value = summary.get(key)
+        lines.append(f"| {key} | {'n/a' if value is None else f'{value:.3f}'} |")
+    for k, v in summary["success_by_subgoals"].items():
+        lines.append(f"| success with {k} subgoal{'s' if k != '1' else ''} ({v['episodes']} episodes) | {v['success']:.3f} |")
+    return "\n".join(lines)
+
+
+def plot_success_by_subgoals(summary: dict[str, Any], path: str | Path) -> Path:
+    """A bar chart of success by number of subgoals, written atomically as PNG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from envs.files import atomic_write_bytes
+
+    by = summary["success_by_subgoals"]
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
+    keys = list(by)
+    ax.bar(keys, [by[k]["success"] for k in keys], color="#3b6fd4")
+    for i, k in enumerate(keys):
+        ax.text(i, by[k]["success"] + 0.02, f"n={by[k]['episodes']}", ha="center", fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel("subgoals in the instruction")
+    ax.set_ylabel("success")
+    ax.set_title("success by number of subgoals")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return atomic_write_bytes(Path(path), buffer.getvalue())
