@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     run.set_defaults(func=_run)
 
+    replay = sub.add_parser("replay", help="render a recorded rollout folder (nav3d run --out) again as a video")
+    replay.add_argument("rollout", type=Path, help="rollout folder with plan.json and steps.jsonl")
+    replay.add_argument("--out", type=Path, default=None, help="MP4 to write (default ROLLOUT/replay.mp4)")
+    replay.add_argument("--fps", type=int, default=10, help="frames per second (default 10)")
+    replay.set_defaults(func=_replay)
+
     evaluate = sub.add_parser("eval", help="run the agent over a dataset of instruction episodes: per-episode results.jsonl (resumable), summary table and plot")
     evaluate.add_argument("dataset", type=Path, help="habitat-lab instruction episode dataset (.json/.json.gz; nav3d episodes --task instruction)")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for results.jsonl, summary.json, summary.md, success_by_subgoals.png")
@@ -336,6 +342,14 @@ def _run(args: argparse.Namespace) -> int:
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     Console().print(table)
     console.print(f"wrote {out}/ ({'video.mp4, ' if recorder.panels else ''}steps.jsonl, plan.json, events.jsonl, metrics.json)")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from agent.replay import replay_rollout
+
+    video = replay_rollout(args.rollout, args.out or args.rollout / "replay.mp4", fps=args.fps)
+    print(f"wrote {video}")
     return 0
 
 

@@ -51,12 +51,16 @@ class StepRecord:
 
 @dataclass
 class EpisodeResult:
-    """What one episode gave: its ids and instruction, the final ``metrics`` (the env's measures plus
-    the loop's: plans, plan latency, steps done), every plan, the loop's events and the steps."""
+    """What one episode gave: its ids and instruction, the agent's ``start`` pose (``position`` world
+    metres, ``rotation`` [x, y, z, w]), the ``sensor`` size in pixels, the final ``metrics`` (the
+    env's measures plus the loop's: plans, plan latency, steps done), every plan, the loop's events
+    and the steps."""
 
     episode_id: str
     scene_id: str
     instruction: str
+    start: dict[str, list[float]]
+    sensor: dict[str, int]
     metrics: dict[str, Any]
     plans: list[dict[str, Any]]
     events: list[dict[str, Any]]
@@ -155,4 +159,7 @@ def run_episode(
         "steps_per_s": len(steps) / max(time.perf_counter() - began, 1e-9),
     })
     plans = [{"text": p.raw_text, "steps": [s.to_dict() for s in p.steps], "problems": p.problems, "latency_s": p.latency_s, "prompt": p.prompt} for p in agent.plans]
-    return EpisodeResult(episode.episode_id, episode.scene_id, episode.instruction, metrics, plans, [e.to_dict() for e in agent.events], steps)
+    start = {"position": [float(v) for v in episode.start_position], "rotation": [float(v) for v in episode.start_rotation]}
+    sensor = {"width": env.sensor_config.width, "height": env.sensor_config.height}
+    events = [e.to_dict() for e in agent.events]
+    return EpisodeResult(episode.episode_id, episode.scene_id, episode.instruction, start, sensor, metrics, plans, events, steps)

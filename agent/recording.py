@@ -72,6 +72,12 @@ def topdown_panel(grid: OccupancyGrid, path: np.ndarray, waypoints: np.ndarray, 
     return np.asarray(canvas)
 
 
+def episode_panel(observation: dict, max_depth: float, grid: OccupancyGrid, path: np.ndarray, waypoints: np.ndarray, current: int | None, yaw: float) -> np.ndarray:
+    """One video frame of a rollout: RGB | depth | semantic | top-down (``topdown_panel``), all as tall as the images."""
+    left = observation_panel(observation, max_depth)
+    return np.concatenate([left, topdown_panel(grid, path, waypoints, current, yaw, left.shape[0])], axis=1)
+
+
 class RolloutRecorder:
     """Collects video panels while an episode runs (pass :meth:`on_step` to ``run_episode``) and writes
     the rollout folder with :meth:`write`. ``video=False`` keeps only the logs."""
@@ -86,7 +92,6 @@ class RolloutRecorder:
         self.path.append(np.asarray(observation["position"], dtype=np.float64))
         if not self.video:
             return
-        left = observation_panel(observation, self.max_depth)
         plan = agent.plan or (agent.plans[-1] if agent.plans else None)
         waypoints = plan.waypoints() if plan is not None else np.zeros((0, 3))
         current = None
@@ -94,8 +99,7 @@ class RolloutRecorder:
             with_waypoint = [s for s in plan.steps if s.waypoint is not None]
             current = next((i for i, s in enumerate(with_waypoint) if s is agent.current_step), None)
         yaw = frame.agent_pose.yaw if frame.agent_pose is not None else 0.0
-        top = topdown_panel(agent.map.occupancy_grid(), np.stack(self.path), waypoints, current, yaw, left.shape[0])
-        self.panels.append(np.concatenate([left, top], axis=1))
+        self.panels.append(episode_panel(observation, self.max_depth, agent.map.occupancy_grid(), np.stack(self.path), waypoints, current, yaw))
 
     def write(self, folder: str | Path, result, fps: int = 10) -> Path:
         """Write the rollout folder (module doc) for ``result`` (an ``EpisodeResult``); returns it."""
@@ -104,7 +108,8 @@ class RolloutRecorder:
         out = writable_folder(folder)
         atomic_write_text(out / "steps.jsonl", "".join(json.dumps(s.to_dict()) + "\n" for s in result.steps))
         atomic_write_text(out / "events.jsonl", "".join(json.dumps(e) + "\n" for e in result.events))
-        episode = {"episode_id": result.episode_id, "scene_id": result.scene_id, "instruction": result.instruction}
+        episode = {"episode_id": result.episode_id, "scene_id": result.scene_id, "instruction": result.instruction,
+                   "start": result.start, "sensor": result.sensor}
         atomic_write_text(out / "plan.json", json.dumps({**episode, "plans": result.plans}, indent=2) + "\n")
         atomic_write_text(out / "metrics.json", json.dumps({**episode, **result.metrics}, indent=2) + "\n")
         if self.video and self.panels:

@@ -54,6 +54,12 @@ def test_oracle_plan_and_map_policy_reach_both_subgoals_and_the_rollout_reads_ba
     video = iio.imread(out / "video.mp4")
     assert video.shape[0] == len(steps) + 1 and video.shape[2] == 3 * SIZE + SIZE  # RGB | depth | semantic | top-down
     env.close()
+    # the rollout replays: same number of frames, the same camera images (up to video compression)
+    assert main(["replay", str(out), "--out", str(tmp_path / "replay.mp4")]) == 0
+    replayed = iio.imread(tmp_path / "replay.mp4")
+    assert replayed.shape == video.shape
+    images = np.s_[:, :SIZE, : 3 * SIZE]
+    assert np.abs(replayed[images].astype(int) - video[images].astype(int)).mean() < 3.0
 
 
 def test_a_plan_step_without_a_waypoint_is_skipped_not_crashed_on(encoder):
@@ -101,6 +107,16 @@ def test_topdown_panel_draws_the_grid_path_and_waypoints():
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
     assert (np.abs(image.astype(int) - (220, 30, 30)).sum(axis=2) < 30).any()  # the current waypoint, red
     assert (np.abs(image.astype(int) - (40, 90, 220)).sum(axis=2) < 30).any()  # the path, blue
+
+
+def test_replay_errors_name_the_problem(tmp_path, capsys):
+    assert main(["replay", str(tmp_path / "nothing")]) == 2
+    assert "nothing" in capsys.readouterr().err
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "plan.json").write_text("{}")
+    (tmp_path / "r" / "steps.jsonl").write_text("")
+    assert main(["replay", str(tmp_path / "r")]) == 2
+    assert "not a nav3d rollout" in capsys.readouterr().err
 
 
 def test_run_command_errors(tmp_path, capsys):
