@@ -53,8 +53,9 @@ class StepRecord:
 class EpisodeResult:
     """What one episode gave: its ids and instruction, the agent's ``start`` pose (``position`` world
     metres, ``rotation`` [x, y, z, w]), the ``sensor`` size in pixels, the final ``metrics`` (the
-    env's measures plus the loop's: plans, plan latency, steps done), every plan, the loop's events
-    and the steps."""
+    env's measures plus the loop's: plans, plan latency, steps done, and ``time_<part>_s``, the
+    seconds spent in each part: env (render and measures), record, features, map, explore, plan,
+    policy), every plan, the loop's events and the steps."""
 
     episode_id: str
     scene_id: str
@@ -133,10 +134,13 @@ def run_episode(
     began = time.perf_counter()
     info: dict[str, Any] = {}
     done = False
+    seconds = {"env": 0.0, "record": 0.0}
     with tqdm(total=env.max_episode_steps, desc=f"episode {episode.episode_id}", unit="step", disable=not progress, leave=False) as bar:
         while not done:
             action = agent.act(frame)
+            t = time.perf_counter()
             observation, _, terminated, truncated, info = env.step(action)
+            seconds["env"] += time.perf_counter() - t
             done = terminated or truncated
             frame = env.frame
             steps.append(StepRecord(
@@ -146,7 +150,9 @@ def run_episode(
                 {k: float(v) for k, v in info.items() if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)},
             ))
             if on_step is not None:
+                t = time.perf_counter()
                 on_step(observation, frame, agent)
+                seconds["record"] += time.perf_counter() - t
             bar.update(1)
     latencies = [e.seconds for e in agent.events if e.kind == "plan"]
     metrics = {k: v for k, v in info.items() if isinstance(v, (int, float, str))}
@@ -158,6 +164,9 @@ def run_episode(
         "wall_time_s": time.perf_counter() - began,
         "steps_per_s": len(steps) / max(time.perf_counter() - began, 1e-9),
     })
+    for e in agent.events:
+        seconds[e.kind] = seconds.get(e.kind, 0.0) + e.seconds
+    metrics.update({f"time_{kind}_s": value for kind, value in seconds.items() if value > 0 or kind in ("env", "record")})
     plans = [{"text": p.raw_text, "steps": [s.to_dict() for s in p.steps], "problems": p.problems, "latency_s": p.latency_s, "prompt": p.prompt} for p in agent.plans]
     start = {"position": [float(v) for v in episode.start_position], "rotation": [float(v) for v in episode.start_rotation]}
     sensor = {"width": env.sensor_config.width, "height": env.sensor_config.height}

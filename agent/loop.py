@@ -2,7 +2,7 @@
 
 Each call of :meth:`Agent.act` (one frame):
 
-1. the frame's features are extracted and integrated into the map;
+1. the frame's features are extracted ("features") and integrated into the map ("map");
 2. before the first plan it builds its map: with an ``explorer`` policy (``FrontierExplorer``) it
    explores for up to ``LoopConfig.explore_steps`` actions (or until no frontier is left), else it
    turns in place for ``LoopConfig.look_around`` frames, so the first plan sees more than one view;
@@ -36,8 +36,8 @@ from policies.base import Policy
 
 @dataclass
 class LoopEvent:
-    """One logged call: the env ``step`` it happened at, its ``kind`` ("integrate", "explore", "plan",
-    "policy", "subgoal", "skip", "done"), the wall-clock ``seconds`` it took and what it produced (``detail``)."""
+    """One logged call: the env ``step`` it happened at, its ``kind`` ("features", "map", "explore",
+    "plan", "policy", "subgoal", "skip", "done"), the wall-clock ``seconds`` it took and what it produced (``detail``)."""
 
     step: int
     kind: str
@@ -107,8 +107,11 @@ class Agent:
         step = self._step
         self._step += 1
         t = time.perf_counter()
-        self.map.integrate(frame, self.extractor(frame))
-        self._log(step, "integrate", t)
+        features = self.extractor(frame)  # (H, W, C)
+        self._log(step, "features", t)
+        t = time.perf_counter()
+        self.map.integrate(frame, features)
+        self._log(step, "map", t)
         if self.finished:
             return Action.STOP
         if self.explorer is None and step < self.config.look_around:

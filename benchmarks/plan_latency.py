@@ -79,7 +79,7 @@ def main() -> None:
         latencies, tokens = [], []
         for ep in episodes:
             plan = planner.plan(feature_map, ep.instruction, np.asarray(ep.start_position))
-            latencies.append(plan.latency)
+            latencies.append(plan.latency_s)
             tokens.append(len(model.tokenizer.encode(plan.text, add_special_tokens=False)))
         print(f"plan latency over {len(episodes)} instructions: median {statistics.median(latencies) * 1e3:.0f} ms, "
               f"max {max(latencies) * 1e3:.0f} ms ({statistics.mean(tokens):.0f} answer tokens on average); "

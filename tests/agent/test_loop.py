@@ -44,7 +44,7 @@ def test_oracle_plan_and_map_policy_reach_both_subgoals_and_the_rollout_reads_ba
     result = run_episode(env, agent, obs, on_step=recorder.on_step)
     assert result.metrics["success"] == 1.0 and result.metrics["subgoals_reached"] == 2
     kinds = [e["kind"] for e in result.events]
-    assert kinds.count("subgoal") == 2 and "plan" in kinds and kinds[-1] == "subgoal"
+    assert kinds.count("subgoal") == 2 and "plan" in kinds and kinds[-1] == "subgoal" and "features" in kinds and "map" in kinds
     assert all(e["seconds"] >= 0 for e in result.events)
     out = recorder.write(tmp_path / "rollout", result)
     steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
