@@ -41,8 +41,8 @@ MAP_CONSTRUCTIONS = {
 """``nav3d map --construction`` name -> (module, class) of a ``FeatureMap`` taking (extractor, MapConfig)."""
 
 
-RUN_SCENE = "house:100000"
-"""``nav3d run``'s default scene: a generated house outside the seeds the shipped models were trained on."""
+RUN_SCENE = "house:900000"
+"""``nav3d run``'s default scene: a generated house outside the seeds the shipped models were trained on (the held-out range 900000+)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps, help=f"frontier-exploration actions before the first plan (default {LoopConfig.explore_steps})")
     evaluate.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     evaluate.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
+    evaluate.add_argument("--record", type=Path, default=None, help="folder for each episode's rollout (video.mp4, steps.jsonl, plan.json, ...; nav3d replay renders them)")
     evaluate.add_argument("--limit", type=int, default=None, help="run at most this many episodes not yet in results.jsonl")
     evaluate.add_argument("--workers", type=int, default=1, help="episodes in parallel, one process each (default 1)")
     evaluate.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker (default 1)")
@@ -114,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     episodes = sub.add_parser("episodes", help="generate a habitat-lab episode dataset over generated houses")
     episodes.add_argument("--task", choices=TASKS, default="objectnav")
     episodes.add_argument("--houses", type=int, default=10, help="number of houses (seeds --first-house ..; default 10)")
-    episodes.add_argument("--first-house", type=int, default=0, help="seed of the first house (default 0; the shipped 3D-LLM never saw seeds >= 100000)")
+    episodes.add_argument("--first-house", type=int, default=0, help="seed of the first house (default 0; the shipped models never saw seeds >= 900000)")
     episodes.add_argument("--per-house", type=int, default=10, help="episodes per house")
     episodes.add_argument("--seed", type=int, default=0)
     episodes.add_argument("--out", type=Path, required=True, help="folder for train/val/test .json.gz")
@@ -368,9 +369,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         construction=args.construction, size=args.size, max_steps=args.max_steps, explore_steps=args.explore_steps,
         workers=args.workers, threads=args.threads,
     )
-    summary = evaluate_episodes(args.dataset, args.out, config, limit=args.limit)
+    summary = evaluate_episodes(args.dataset, args.out, config, limit=args.limit, record=args.record)
     Console().print(Markdown(summary_table(summary)))
-    print(f"wrote {args.out}/ (results.jsonl, summary.json, summary.md, success_by_subgoals.png)", file=sys.stderr)
+    recorded = f"; rollouts in {args.record}/" if args.record is not None else ""
+    print(f"wrote {args.out}/ (results.jsonl, summary.json, summary.md, success_by_subgoals.png, trajectories/){recorded}", file=sys.stderr)
     return 0
 
 

@@ -11,7 +11,11 @@ Output folder (``shared/DESIGN.md``):
   crash mid-write) is dropped, never the finished ones before it.
 - ``summary.json`` and ``summary.md``: means over the finished episodes (success, SPL, soft SPL,
   distance to goal, decomposition success, plan latency) and success by number of subgoals;
-- ``success_by_subgoals.png``: that breakdown as a bar chart.
+- ``success_by_subgoals.png``: that breakdown as a bar chart;
+- ``trajectories/<episode id>.png``: each episode's top-down view at its end (the agent's own map,
+  the path walked, the last plan's waypoints; ``agent.recording.topdown_panel``);
+- with ``record``: ``<record>/<episode id>/``, each episode's rollout folder (``agent.recording``:
+  video, steps, plans, events, metrics), which ``nav3d replay`` renders again.
 
 Episodes run in ``workers`` processes (spawned, one torch thread each), each its own simulator.
 """
@@ -87,9 +91,17 @@ def read_results(path: str | Path) -> tuple[list[dict], bool]:
     return rows, False
 
 
-def evaluate_episodes(dataset: str | Path, out_dir: str | Path, config: EpisodeEvalConfig = EpisodeEvalConfig(), limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+def evaluate_episodes(
+    dataset: str | Path,
+    out_dir: str | Path,
+    config: EpisodeEvalConfig = EpisodeEvalConfig(),
+    limit: int | None = None,
+    progress: bool = True,
+    record: str | Path | None = None,
+) -> dict[str, Any]:
     """Run every instruction episode of ``dataset`` (habitat-lab JSON/JSON.gz) not yet in
-    ``out_dir/results.jsonl`` (at most ``limit`` new ones), then write the summary; returns it."""
+    ``out_dir/results.jsonl`` (at most ``limit`` new ones), then write the summary; returns it.
+    ``record``: a folder for each episode's rollout (module doc); None records none."""
     from tqdm import tqdm
 
     from agent.language_dataset import code_version
@@ -102,6 +114,9 @@ def evaluate_episodes(dataset: str | Path, out_dir: str | Path, config: EpisodeE
     if wrong:
         raise ValueError(f"{dataset} holds {wrong[0]}s; nav3d eval runs instruction episodes (make them with nav3d episodes --task instruction)")
     out = writable_folder(out_dir, "--out")
+    writable_folder(out / "trajectories")
+    if record is not None:
+        writable_folder(record, "--record")
     results = out / RESULTS_FILE
     rows, broken = read_results(results)
     if broken:  # drop the half-written line, keep every finished one
@@ -112,7 +127,7 @@ def evaluate_episodes(dataset: str | Path, out_dir: str | Path, config: EpisodeE
         todo = todo[:limit]
     stamp = {"config": config.to_dict(), "dataset": str(Path(dataset).resolve()), "code": code_version()}
     with open(results, "a", encoding="utf-8") as sink, tqdm(total=len(todo), desc="episodes", unit="episode", file=sys.stderr, disable=not progress) as bar:
-        for row in _run_all(todo, config):
+        for row in _run_all(todo, config, out / "trajectories", None if record is None else Path(record)):
             row["stamp"] = stamp
             sink.write(json.dumps(row) + "\n")
             sink.flush()
@@ -126,20 +141,21 @@ def evaluate_episodes(dataset: str | Path, out_dir: str | Path, config: EpisodeE
     return summary
 
 
-def _run_all(episodes: list, config: EpisodeEvalConfig):
+def _run_all(episodes: list, config: EpisodeEvalConfig, trajectories: Path, record: Path | None):
     """Yield one result row per episode, as they finish (in order with one worker)."""
+    run = functools.partial(evaluate_episode, config=config, trajectories=trajectories, record=record)
     if config.workers == 1 or len(episodes) <= 1:
         from agent.threads import torch_threads
 
         with torch_threads(config.threads):
             for episode in episodes:
-                yield evaluate_episode(episode, config)
+                yield run(episode)
         return
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     with context.Pool(min(config.workers, len(episodes)), initializer=_init_worker, initargs=(config.threads,)) as pool:
-        yield from pool.imap_unordered(functools.partial(evaluate_episode, config=config), episodes)
+        yield from pool.imap_unordered(run, episodes)
 
 
 def _init_worker(threads: int) -> None:
@@ -156,9 +172,13 @@ def _encoder():
     return SentenceEncoder.from_path()
 
 
-def evaluate_episode(episode, config: EpisodeEvalConfig) -> dict[str, Any]:
-    """One episode with the agent of ``config``: its result row (module doc), without the stamp."""
+def evaluate_episode(episode, config: EpisodeEvalConfig, trajectories: Path | None = None, record: Path | None = None) -> dict[str, Any]:
+    """One episode with the agent of ``config``: its result row (module doc), without the stamp; its
+    top-down image goes to ``trajectories/<id>.png`` and its rollout folder under ``record``."""
     from agent.episode_runner import build_agent, run_episode
+    from agent.recording import RolloutRecorder, topdown_panel
+    from envs.files import atomic_write_bytes
+    from envs.types import yaw_from_quat
     from agent.loop_config import LoopConfig
     from agent.planner import OraclePlanner
     from agent.planner_metrics import score_decomposition
@@ -171,9 +191,18 @@ def evaluate_episode(episode, config: EpisodeEvalConfig) -> dict[str, Any]:
         sim = env.simulator
         loop = LoopConfig(explore_steps=config.explore_steps)
         agent = build_agent(episode, sim.scene, sim, config.planner, config.policy, config.checkpoint, config.construction, loop, encoder=_encoder())
-        result = run_episode(env, agent, observation)
+        recorder = RolloutRecorder(env.sensor_config.max_depth, video=record is not None)
+        result = run_episode(env, agent, observation, on_step=recorder.on_step)
     finally:
         env.close()
+    name = _file_name(episode.episode_id)
+    if record is not None:
+        recorder.write(record / name, result)
+    if trajectories is not None:
+        waypoints = agent.plans[-1].waypoints() if agent.plans else np.zeros((0, 3))
+        yaw = yaw_from_quat(np.asarray(result.steps[-1].rotation)) if result.steps else 0.0
+        image = topdown_panel(agent.map.occupancy_grid(), np.stack(recorder.path), waypoints, None, yaw, 256)
+        atomic_write_bytes(trajectories / f"{name}.png", _png(image))
     decomposition = None
     if agent.plans:
         truth = OraclePlanner(episode, sim.scene, sim.navigation, quantize=False).plan(None, start=np.asarray(episode.start_position))
@@ -189,6 +218,21 @@ def evaluate_episode(episode, config: EpisodeEvalConfig) -> dict[str, Any]:
         "decomposition": decomposition,
         "first_plan": result.plans[0]["text"] if result.plans else None,
     }
+
+
+def _file_name(episode_id: str) -> str:
+    """A file-name-safe form of an episode id ("house:3:instruction:ab12" -> "house_3_instruction_ab12")."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in episode_id)
+
+
+def _png(image: np.ndarray) -> bytes:
+    import io
+
+    import imageio.v3 as iio
+
+    buffer = io.BytesIO()
+    iio.imwrite(buffer, image, extension=".png")
+    return buffer.getvalue()
 
 
 SUMMARY_MEASURES = ("success", "spl", "soft_spl", "distance_to_goal", "subgoal_fraction", "num_steps", "plan_latency_s", "steps_per_s")

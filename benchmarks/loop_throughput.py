@@ -28,7 +28,7 @@ PARTS = ("env", "features", "map", "explore", "plan", "policy", "record")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--scene", default="house:100000")
+    parser.add_argument("--scene", default="house:900000")
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--planner", default="llm", choices=("llm", "oracle"))
     parser.add_argument("--policy", default="map", choices=("map", "oracle"))

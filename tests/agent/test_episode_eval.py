@@ -30,8 +30,11 @@ def dataset(tmp_path_factory):
 
 def test_eval_resumes_without_duplicates_and_drops_a_half_written_line(dataset, tmp_path):
     out = tmp_path / "eval"
-    first = evaluate_episodes(dataset, out, FAST, limit=1, progress=False)
+    first = evaluate_episodes(dataset, out, FAST, limit=1, progress=False, record=tmp_path / "rollouts")
     assert first["episodes"] == 1
+    (rollout,) = (tmp_path / "rollouts").iterdir()
+    assert {p.name for p in rollout.iterdir()} >= {"video.mp4", "steps.jsonl", "plan.json", "metrics.json"}
+    assert iio.imread(next((out / "trajectories").iterdir())).shape == (256, 256, 3)
     with open(out / "results.jsonl", "a") as f:
         f.write('{"episode_id": "house:1:cut sh')  # a crash mid-write
     summary = evaluate_episodes(dataset, out, FAST, progress=False)
