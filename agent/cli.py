@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, PermissionError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, PermissionError, ImportError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nav3d {args.command}: error: {message}", file=sys.stderr)
         return 2
@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
     run.add_argument("--out", type=Path, default=Path("outputs/run"), help="rollout folder: video.mp4, steps.jsonl, plan.json, events.jsonl, metrics.json")
     run.add_argument("--no-video", action="store_true", help="skip the MP4 (logs only)")
+    run.add_argument("--rerun", type=Path, default=None, metavar="FILE.rrd", help="also write the rollout as a Rerun recording (the rerun extra)")
     run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     run.set_defaults(func=_run)
 
@@ -331,8 +332,20 @@ def _run(args: argparse.Namespace) -> int:
         agent = build_agent(episode, env.simulator.scene, env.simulator, args.planner, args.policy, args.checkpoint, args.construction, loop)
         console.print(f"agent: {type(agent.map).__name__} + {type(agent.planner).__name__} + {type(agent.policy).__name__} (set up in {time.perf_counter() - t0:.1f} s)")
         recorder = RolloutRecorder(env.sensor_config.max_depth, video=not args.no_video)
-        result = run_episode(env, agent, obs, on_step=recorder.on_step, progress=True)
+        recorders = [recorder]
+        if args.rerun is not None:
+            from agent.rerun_recording import RerunRecorder
+
+            recorders.append(RerunRecorder(args.rerun))
+
+        def on_step(observation, frame, agent) -> None:
+            for r in recorders:
+                r.on_step(observation, frame, agent)
+
+        result = run_episode(env, agent, obs, on_step=on_step, progress=True)
         env.close()
+        if args.rerun is not None:
+            console.print(f"wrote the Rerun recording {recorders[1].close()}")
     for i, plan in enumerate(result.plans):
         console.print(f"plan {i + 1} ({plan['latency_s']:.2f} s): {plan['text']}" + (f"  [red]problems: {plan['problems']}[/red]" if plan["problems"] else ""))
     recorder.write(out, result)
