@@ -149,12 +149,10 @@ class ThreeDLLMPlanner:
         return (self.model.config.map_data or {}).get("construction")
 
     def codec(self, feature_map: FeatureMap) -> LocationCodec | None:
-        """The location codec over all of the map's points (as the training data builds it), or None
-        while the map has no points."""
-        points = np.asarray(feature_map.points(), dtype=np.float64)
-        if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
-            return None
-        return map_codec(points, self.model.config.bins, self.codec_margin)
+        """The location codec over the map's bounds (as the training data builds it), or None while
+        the map has no points."""
+        bounds = feature_map.bounds()
+        return None if bounds is None else map_codec(bounds, self.model.config.bins, self.codec_margin)
 
     def prompt(self, instruction: str, start: np.ndarray, codec: LocationCodec) -> str:
         """The text prompt for ``instruction`` from ``start`` (3,) metres: the training data's framing."""
@@ -232,10 +230,8 @@ class OraclePlanner:
 
     def codec(self, feature_map: FeatureMap | None) -> LocationCodec:
         """The map's codec (as the 3D-LLM planner builds it), or the scene's while the map has no points."""
-        points = np.zeros((0, 3)) if feature_map is None else np.asarray(feature_map.points(), dtype=np.float64)
-        if points.ndim != 2 or len(points) == 0:
-            points = self.scene.vertices
-        return map_codec(points, self.bins, self.codec_margin)
+        bounds = None if feature_map is None else feature_map.bounds()
+        return map_codec(self.scene.vertices if bounds is None else bounds, self.bins, self.codec_margin)
 
     def plan(self, feature_map: FeatureMap | None, instruction: str | None = None, start: np.ndarray | None = None) -> Plan:
         """The episode's steps, waypoints chained from ``start`` (default the episode's start). ``instruction``

@@ -312,11 +312,11 @@ def explore_and_map(
     explored = explore(scene, construction, config, seed, encoder, simulator)
     feature_map = explored.map
     t_read = time.perf_counter()
-    all_points = feature_map.points()
-    if len(all_points) == 0:
+    bounds = feature_map.bounds()
+    if bounds is None:
         raise ValueError(f"scene {scene.name!r}: the exploration saw no surface (no valid depth in {len(explored.plan.poses)} frames)")
     points, features = feature_map.points_and_features(config.points)
-    codec = map_codec(all_points, config.bins, config.codec_margin)
+    codec = map_codec(bounds, config.bins, config.codec_margin)
     t_end = time.perf_counter()
     info = {
         "exploration": config.to_dict(),
@@ -326,7 +326,7 @@ def explore_and_map(
         "rooms_skipped": list(explored.plan.skipped),
         "objects_seen": len(explored.seen & set(scene.objects)),
         "objects_total": len(scene.objects),
-        "map_points": int(len(all_points)),
+        "map_points": int(len(feature_map.points())),
         "seconds": {"setup": round(explored.setup_seconds, 3), "integrate": round(t_read - t0 - explored.setup_seconds, 3), "readout": round(t_end - t_read, 3)},
     }
     return SceneFeatures(scene_id or scene.name, construction, points, features, codec, info)

@@ -71,6 +71,10 @@ class FeatureMap(Protocol):
     def query(self, points: np.ndarray) -> np.ndarray:
         """Features (N, C) float32 at world points (N, 3); zeros where the map knows nothing."""
 
+    def bounds(self) -> np.ndarray | None:
+        """(2, 3) float64 lower and upper corner (metres) of the surface the map holds, cheap enough to
+        call per plan (the location codec's box); None while the map is empty."""
+
     def points_and_features(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` points spread over the map (N, 3) and their features (N, C), for the 3D-LLM."""
 
@@ -100,6 +104,10 @@ class MapReadout:
             raise ValueError(f"features have {features.shape[2]} channels, the map's extractor gives {self.extractor.dim}")
         if self.floor_height is None:
             self.floor_height = floor_height_of(frame, self.config)
+
+    def bounds(self) -> np.ndarray | None:
+        """(2, 3) lower and upper corner of ``points()`` (metres); None while the map is empty."""
+        return corners(self.points())
 
     def points_and_features(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` map points spread by farthest-point sampling over position and feature
@@ -173,6 +181,12 @@ def _principal_features(features: np.ndarray, dims: int | None = None) -> np.nda
     f = f - f.mean(axis=0, keepdims=True)
     _, _, vt = np.linalg.svd(f, full_matrices=False)  # (min(P, C), C)
     return f @ vt[:dims].T
+
+
+def corners(points: np.ndarray) -> np.ndarray | None:
+    """(2, 3) float64 [min, max] of points (M, 3), or None for no points."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    return np.stack([p.min(axis=0), p.max(axis=0)]) if len(p) else None
 
 
 def floor_height_of(frame: Frame, config: MapConfig) -> float:

@@ -37,7 +37,7 @@ from torch import nn
 from envs.types import Frame
 from perception.features import FeatureExtractor
 from perception.geometry import backproject, valid_depth_mask
-from perception.maps import MapConfig, MapReadout, farthest_point_indices, read_map_file, write_map_file
+from perception.maps import MapConfig, MapReadout, corners, farthest_point_indices, read_map_file, write_map_file
 from perception.occupancy import OccupancyGrid, occupancy_from_points
 from perception.neural_grid import SparseLatentGrid
 from perception.voxels import VoxelSums
@@ -312,6 +312,12 @@ class NeuralFieldMap(MapReadout):
             start = start[farthest_point_indices(start, n, self.query(start))]
         points = self._project_to_surface(start)
         return points, self.query(points)
+
+    def bounds(self) -> np.ndarray | None:
+        """(2, 3) lower and upper corner of the surface voxels' mean depth points (no projection or
+        decoding, so it is cheap; ``points()``'s projected points can stray a few centimetres
+        further); None while the map is empty."""
+        return corners(self._surface_samples())
 
     def occupancy_grid(self) -> OccupancyGrid:
         """The top-down grid from the surface voxels' mean depth points (within a voxel of the

@@ -225,8 +225,8 @@ def test_feature_size_mismatch_is_a_clear_error(model, feature_map, episode):
     class Wide:
         dim = C + 1
 
-        def points(self):
-            return feature_map.points()
+        def bounds(self):
+            return feature_map.bounds()
 
         def points_and_features(self, n):
             return np.zeros((4, 3)), np.zeros((4, C + 1))

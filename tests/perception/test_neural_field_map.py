@@ -127,6 +127,16 @@ def test_points_and_features_for_the_3d_llm(field, rollout):
     assert (spread > 0.5 * np.ptp(field.points(), axis=0)[[0, 2]]).all()  # spread over the map
 
 
+def test_bounds_hold_the_surface(field, rollout):
+    lower, upper = field.bounds()
+    points = field.points()  # projected points: a few stray past the surface voxels
+    voxel = field.config.voxel_size
+    inside = np.all((points >= lower - voxel) & (points <= upper + voxel), axis=1)
+    assert inside.mean() > 0.98  # measured 0.984: Newton steps push a few points past the floor
+    assert (lower >= points.min(axis=0) - voxel).all() and (upper <= points.max(axis=0) + voxel).all()
+    assert abs(lower[1] - field.floor_height) < field.config.voxel_size  # the floor is the lowest surface
+
+
 def test_queryable_at_continuous_points(field):
     points = field.points()[:50]
     offsets = np.array([0.013, -0.021, 0.007], np.float32)  # off the voxel centres and vertices

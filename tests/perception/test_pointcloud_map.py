@@ -41,6 +41,7 @@ def test_query_and_sampling(built):
     points = built.points()
     np.testing.assert_allclose(built.query(points[:10]), built.features()[:10], atol=1e-6)
     assert not built.query(np.array([[100.0, 0.0, 100.0]])).any()
+    np.testing.assert_allclose(built.bounds(), [points.min(axis=0), points.max(axis=0)])
     sample, feats = built.points_and_features(256)
     assert sample.shape == (256, 3) and feats.shape == (256, built.extractor.dim)
     # spread out: the sample's nearest-neighbour spacing is far above the voxel size
