@@ -80,7 +80,7 @@ def main() -> None:
         for ep in episodes:
             plan = planner.plan(feature_map, ep.instruction, np.asarray(ep.start_position))
             latencies.append(plan.latency_s)
-            tokens.append(len(model.tokenizer.encode(plan.text, add_special_tokens=False)))
+            tokens.append(len(model.tokenizer.encode(plan.raw_text, add_special_tokens=False)))
         print(f"plan latency over {len(episodes)} instructions: median {statistics.median(latencies) * 1e3:.0f} ms, "
               f"max {max(latencies) * 1e3:.0f} ms ({statistics.mean(tokens):.0f} answer tokens on average); "
               f"parts: codec {t_codec * 1e3:.0f} ms, point sample {t_sample * 1e3:.0f} ms, generation the rest")
