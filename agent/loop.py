@@ -127,7 +127,7 @@ class Agent:
             self._explored = -1
         position = np.asarray(frame.agent_pose.position, dtype=np.float64)
         if self.plan is None or self._on_step >= self.config.stale_steps:
-            self._replan(step, position, "stale" if self.plan is not None else "start")
+            self._replan(step, position, "start" if not self.plans else ("stale" if self.plan is not None else "subgoal reached"))
         while (target := self.current_step) is not None and target.waypoint is None:
             self.events.append(LoopEvent(step, "skip", 0.0, {"index": target.index, "text": target.text, "why": "no valid waypoint"}))
             self.done_steps += 1
