@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed of the generated instruction episode (default 0)")
     run.add_argument("--dataset", type=Path, default=None, help="take the episode from a habitat-lab instruction dataset (.json/.json.gz) instead")
     run.add_argument("--episode-index", type=int, default=0, help="which episode of --dataset (default 0)")
-    run.add_argument("--planner", choices=("llm", "oracle"), default="llm", help="llm: the 3D-LLM (default); oracle: the episode's ground-truth plan")
+    run.add_argument("--planner", choices=("llm", "llm-grounded", "oracle"), default="llm",
+                     help="llm: the 3D-LLM (default); llm-grounded: its steps, object waypoints looked up in the agent's map; oracle: the episode's ground-truth plan")
     run.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
     run.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     run.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
@@ -100,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="run the agent over a dataset of instruction episodes: per-episode results.jsonl (resumable), summary table and plot")
     evaluate.add_argument("dataset", type=Path, help="habitat-lab instruction episode dataset (.json/.json.gz; nav3d episodes --task instruction)")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for results.jsonl, summary.json, summary.md, success_by_subgoals.png")
-    evaluate.add_argument("--planner", choices=("llm", "oracle"), default="llm", help="llm: the 3D-LLM (default); oracle: ground-truth plans")
+    evaluate.add_argument("--planner", choices=("llm", "llm-grounded", "oracle"), default="llm",
+                          help="llm: the 3D-LLM (default); llm-grounded: its steps, object waypoints looked up in the agent's map; oracle: ground-truth plans")
     evaluate.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
     evaluate.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     evaluate.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")

@@ -5,7 +5,8 @@ caller when asked).
 Parts, as baselines are named in an evaluation table:
 
 - planner ``"llm"``: the 3D-LLM (``ThreeDLLMPlanner``, a checkpoint folder, default the shipped
-  one); ``"oracle"``: the episode's ground-truth plan (``OraclePlanner``);
+  one); ``"llm-grounded"``: its steps with object waypoints looked up in the agent's map
+  (``MapGroundedPlanner``); ``"oracle"``: the episode's ground-truth plan (``OraclePlanner``);
 - policy ``"map"``: ``MapPlannerPolicy`` on the agent's own occupancy grid; ``"oracle"``:
   ``OracleFollower`` on the simulator's navigation (privileged);
 - exploration before the first plan: ``FrontierExplorer`` on the agent's own grid when
@@ -29,7 +30,7 @@ from agent.loop_config import LoopConfig
 from envs.episodes import InstructionEpisode
 from envs.types import Action, Frame
 
-PLANNERS = ("llm", "oracle")
+PLANNERS = ("llm", "llm-grounded", "oracle")
 POLICIES = ("map", "oracle")
 
 
@@ -81,6 +82,7 @@ def build_agent(
 ) -> Agent:
     """An ``Agent`` for ``episode`` in ``scene`` (module doc names the parts). ``simulator`` gives
     the agent's body (``agent_config``) and, for the oracle parts only, the navigation."""
+    from agent.grounded_planner import MapGroundedPlanner
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
     from agent.scene_maps import check_construction, new_feature_map
     from perception.maps import MapConfig
@@ -92,9 +94,10 @@ def build_agent(
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose one of {list(POLICIES)}")
     map_data: dict[str, Any] = {}
-    if planner == "llm":
-        the_planner = ThreeDLLMPlanner.from_pretrained(checkpoint)
-        map_data = the_planner.model.config.map_data or {}
+    if planner in ("llm", "llm-grounded"):
+        llm = ThreeDLLMPlanner.from_pretrained(checkpoint)
+        map_data = llm.model.config.map_data or {}
+        the_planner = llm if planner == "llm" else MapGroundedPlanner(llm)
     construction = check_construction(construction or map_data.get("construction", "neural"))
     if encoder is None:
         from perception.text_encoder import SentenceEncoder
@@ -167,7 +170,10 @@ def run_episode(
     for e in agent.events:
         seconds[e.kind] = seconds.get(e.kind, 0.0) + e.seconds
     metrics.update({f"time_{kind}_s": value for kind, value in seconds.items() if value > 0 or kind in ("env", "record")})
-    plans = [{"text": p.raw_text, "steps": [s.to_dict() for s in p.steps], "problems": p.problems, "latency_s": p.latency_s, "prompt": p.prompt} for p in agent.plans]
+    plans = [
+        {"text": p.raw_text, "steps": [s.to_dict() for s in p.steps], "problems": p.problems, "notes": p.notes, "latency_s": p.latency_s, "prompt": p.prompt}
+        for p in agent.plans
+    ]
     start = {"position": [float(v) for v in episode.start_position], "rotation": [float(v) for v in episode.start_rotation]}
     sensor = {"width": env.sensor_config.width, "height": env.sensor_config.height}
     events = [e.to_dict() for e in agent.events]

@@ -55,6 +55,7 @@ class Plan:
     - ``problems``: what could not be read (the parser's messages; empty when well formed).
     - ``prompt``: the text prompt the model saw ("" for the oracle).
     - ``codec``: the location codec the waypoints were decoded with (None when there was none).
+    - ``notes``: what a wrapping planner changed (e.g. ``MapGroundedPlanner``'s moved waypoints).
     """
 
     instruction: str
@@ -64,6 +65,7 @@ class Plan:
     problems: list[str] = field(default_factory=list)
     prompt: str = ""
     codec: LocationCodec | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,78 @@
+"""``MapGroundedPlanner``: another planner's steps, with each object step's waypoint looked up in the
+agent's own map (open-vocabulary grounding, as VLMaps localises landmarks).
+
+The wrapped planner (e.g. the 3D-LLM) decides the steps and their order; for every "find <target>"
+step this planner scores a sample of the map's points by the cosine relevance of their features to
+the target's text embedding (``FeatureMap.text_relevance``'s measure, with the map's own
+extractor), keeps the points within ``relevance_margin`` of the best score (when that score is at
+least ``min_relevance``), and moves the step's waypoint to the kept point nearest (x/z) the wrapped
+planner's waypoint (or nearest the previous step's waypoint when it gave none), at floor height. The
+policy then drives as close to that surface point as the occupancy grid allows. Room steps ("go to
+the kitchen") keep their waypoints: the maps' features name object categories, not rooms. Each moved
+step is listed in the plan's ``notes`` with how far it moved, so an evaluation can tell the two
+apart.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from agent.planner import Plan, Planner
+from perception.maps import FeatureMap, cosine_relevance
+
+
+class MapGroundedPlanner:
+    """``inner``'s plan with object steps grounded in the map (module doc). ``points``: map points
+    scored per plan; ``min_relevance``: the best score below which a target counts as not in the
+    map (the step keeps its waypoint); ``relevance_margin``: how far below the best a point may
+    score and still count as the target."""
+
+    def __init__(self, inner: Planner, points: int = 4096, min_relevance: float = 0.7, relevance_margin: float = 0.05) -> None:
+        if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+            raise ValueError(f"points must be an integer >= 1, got {points!r}")
+        if not 0.0 <= relevance_margin <= 2.0 or not -1.0 <= min_relevance <= 1.0:
+            raise ValueError(f"need -1 <= min_relevance <= 1 and 0 <= relevance_margin <= 2, got {min_relevance}, {relevance_margin}")
+        self.inner = inner
+        self.points = points
+        self.min_relevance = float(min_relevance)
+        self.relevance_margin = float(relevance_margin)
+
+    def plan(self, feature_map: FeatureMap, instruction: str, start: np.ndarray | None = None) -> Plan:
+        began = time.perf_counter()
+        plan = self.inner.plan(feature_map, instruction, start)
+        objects = [s for s in plan.steps if s.action == "find"]
+        if not objects:
+            return plan
+        points, features = feature_map.points_and_features(self.points)  # (N, 3), (N, C)
+        floor = getattr(feature_map, "floor_height", None)
+        steps, notes = [], []
+        previous = None if start is None else np.asarray(start, dtype=np.float64)
+        for step in plan.steps:
+            if step.action == "find" and len(points):
+                anchor = step.waypoint if step.waypoint is not None else previous
+                found = self.locate(points, features, feature_map.extractor.embed_text(step.target), anchor)
+                if found is not None:
+                    waypoint = np.array([found[0], points[:, 1].min() if floor is None else floor, found[2]])
+                    moved = "" if step.waypoint is None else f" ({np.hypot(*(waypoint - step.waypoint)[[0, 2]]):.2f} m away)"
+                    notes.append(f"step {step.index}: waypoint of {step.target!r} taken from the map{moved}")
+                    step = replace(step, waypoint=waypoint)
+            steps.append(step)
+            if step.waypoint is not None:
+                previous = np.asarray(step.waypoint, dtype=np.float64)
+        return replace(plan, steps=steps, notes=list(plan.notes) + notes, latency_s=time.perf_counter() - began)
+
+    def locate(self, points: np.ndarray, features: np.ndarray, text_embedding: np.ndarray, near: np.ndarray | None) -> np.ndarray | None:
+        """The map point (3,) that best matches the text, nearest ``near`` (x/z) among the near-best
+        matches; None when nothing scores ``min_relevance``."""
+        relevance = cosine_relevance(features, text_embedding)  # (N,)
+        best = float(relevance.max()) if len(relevance) else -1.0
+        if best < self.min_relevance:
+            return None
+        candidates = points[relevance >= best - self.relevance_margin]  # (M, 3)
+        if near is None:
+            return candidates[0]
+        d = np.hypot(candidates[:, 0] - near[0], candidates[:, 2] - near[2])
+        return candidates[int(np.argmin(d))]

@@ -1,0 +1,74 @@
+"""MapGroundedPlanner: object steps get their waypoints from the agent's map, room steps keep theirs."""
+
+import numpy as np
+import pytest
+
+from agent.decomposition import Step
+from agent.grounded_planner import MapGroundedPlanner
+from agent.planner import Plan
+from envs.embedded import EmbeddedSimulator
+from envs.house import generate_house
+from envs.simulator import SensorConfig
+from envs.types import Action, Pose
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+class FixedPlanner:
+    def __init__(self, steps):
+        self.steps = steps
+
+    def plan(self, feature_map, instruction, start=None):
+        return Plan(instruction, list(self.steps), "fixed", 0.0)
+
+
+@pytest.fixture(scope="module")
+def looked_around():
+    from perception.maps import MapConfig
+    from perception.pointcloud_map import PointCloudMap
+    from perception.semantic_text import SemanticTextExtractor
+    from perception.text_encoder import SentenceEncoder
+
+    scene = generate_house(1)
+    sim = EmbeddedSimulator(scene, sensor_config=SensorConfig(width=96, height=96))
+    extractor = SemanticTextExtractor.from_scene(scene, SentenceEncoder.from_path())
+    feature_map = PointCloudMap(extractor, MapConfig())
+    start = sim.navigation.sample_navigable_point(np.random.default_rng(0), sim.navigation.largest_island())
+    frame = sim.reset(Pose.from_yaw(start, 0.0))
+    for _ in range(12):
+        feature_map.integrate(frame, extractor(frame))
+        frame, _ = sim.step(Action.TURN_LEFT)
+    sim.close()
+    return scene, feature_map, start
+
+
+def test_object_steps_move_to_the_target_in_the_map_and_rooms_stay(looked_around):
+    scene, feature_map, start = looked_around
+    points = feature_map.points()
+    ids = [o for o in scene.objects.values() if o.category not in ("wall", "floor", "ceiling", "door", "window")]
+    # an object the map holds: some map point lies inside its box
+    held = [o for o in ids if np.all((points >= o.bbox_min - 0.05) & (points <= o.bbox_max + 0.05), axis=1).any()]
+    assert held, "the look-around saw no object"
+    target = held[0]
+    wrong = np.asarray(start) + np.array([30.0, 0.0, 30.0])  # far outside the house
+    room_waypoint = np.asarray(start, dtype=np.float64)
+    steps = [Step(1, "go to", "kitchen", room_waypoint), Step(2, "find", target.category, wrong)]
+    plan = MapGroundedPlanner(FixedPlanner(steps)).plan(feature_map, "go to the kitchen, then find it", start)
+    assert np.array_equal(plan.steps[0].waypoint, room_waypoint)  # room steps keep the inner waypoint
+    moved = plan.steps[1].waypoint
+    centre = (np.asarray(target.bbox_min) + np.asarray(target.bbox_max)) / 2
+    same_category = [o for o in scene.objects.values() if o.category == target.category]
+    nearest = min(np.hypot(*(moved - (np.asarray(o.bbox_min) + np.asarray(o.bbox_max)) / 2)[[0, 2]]) for o in same_category)
+    assert nearest < 1.5, (moved, centre)  # next to an instance of the category, at floor height
+    assert abs(moved[1] - feature_map.floor_height) < 1e-6
+    assert len(plan.notes) == 1 and "taken from the map" in plan.notes[0] and not plan.problems
+
+
+def test_a_target_the_map_does_not_hold_keeps_its_waypoint(looked_around):
+    scene, feature_map, start = looked_around
+    waypoint = np.asarray(start, dtype=np.float64)
+    planner = MapGroundedPlanner(FixedPlanner([Step(1, "find", "spaceship", waypoint)]), min_relevance=0.95)
+    plan = planner.plan(feature_map, "find the spaceship", start)
+    assert np.array_equal(plan.steps[0].waypoint, waypoint) and not plan.notes
+    with pytest.raises(ValueError, match="points"):
+        MapGroundedPlanner(FixedPlanner([]), points=0)
