@@ -30,7 +30,7 @@ class MapGroundedPlanner:
     map (the step keeps its waypoint); ``relevance_margin``: how far below the best a point may
     score and still count as the target."""
 
-    def __init__(self, inner: Planner, points: int = 4096, min_relevance: float = 0.7, relevance_margin: float = 0.05) -> None:
+    def __init__(self, inner: Planner, points: int = 2048, min_relevance: float = 0.7, relevance_margin: float = 0.05) -> None:
         if isinstance(points, bool) or not isinstance(points, int) or points < 1:
             raise ValueError(f"points must be an integer >= 1, got {points!r}")
         if not 0.0 <= relevance_margin <= 2.0 or not -1.0 <= min_relevance <= 1.0:
