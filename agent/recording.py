@@ -1,6 +1,7 @@
 """Rollout recording: the video panels of an agent episode and the rollout folder.
 
-A rollout folder (``shared/DESIGN.md``): ``video.mp4`` (RGB | depth | semantic | top-down map),
+A rollout folder (``shared/DESIGN.md``): ``video.mp4`` (RGB | depth | semantic | top-down map, over a
+caption naming the step being driven to),
 ``steps.jsonl`` (one line per env step: action, pose, plan index, measures), ``plan.json`` (every
 plan the agent made, with its text, steps, problems and latency), ``events.jsonl`` (the loop's
 calls with their latencies) and ``metrics.json``. Every file is written atomically.
@@ -72,10 +73,26 @@ def topdown_panel(grid: OccupancyGrid, path: np.ndarray, waypoints: np.ndarray, 
     return np.asarray(canvas)
 
 
-def episode_panel(observation: dict, max_depth: float, grid: OccupancyGrid, path: np.ndarray, waypoints: np.ndarray, current: int | None, yaw: float) -> np.ndarray:
-    """One video frame of a rollout: RGB | depth | semantic | top-down (``topdown_panel``), all as tall as the images."""
+def episode_panel(
+    observation: dict, max_depth: float, grid: OccupancyGrid, path: np.ndarray, waypoints: np.ndarray, current: int | None, yaw: float, caption: str = ""
+) -> np.ndarray:
+    """One video frame of a rollout: RGB | depth | semantic | top-down (``topdown_panel``), all as
+    tall as the images, over a strip with ``caption`` (e.g. the step being driven to)."""
     left = observation_panel(observation, max_depth)
-    return np.concatenate([left, topdown_panel(grid, path, waypoints, current, yaw, left.shape[0])], axis=1)
+    row = np.concatenate([left, topdown_panel(grid, path, waypoints, current, yaw, left.shape[0])], axis=1)
+    return np.concatenate([row, caption_strip(caption, row.shape[1])], axis=0)
+
+
+def caption_strip(text: str, width: int, height: int = 16) -> np.ndarray:
+    """(height, width, 3) uint8: ``text`` in white on black, cut to fit (PIL's default font)."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (width, height), (0, 0, 0))
+    draw = ImageDraw.Draw(strip)
+    while text and draw.textlength(text) > width - 4:
+        text = text[:-2] + "…" if len(text) > 2 else ""
+    draw.text((2, 2), text, fill=(255, 255, 255))
+    return np.asarray(strip)
 
 
 class RolloutRecorder:
@@ -99,7 +116,10 @@ class RolloutRecorder:
             with_waypoint = [s for s in plan.steps if s.waypoint is not None]
             current = next((i for i, s in enumerate(with_waypoint) if s is agent.current_step), None)
         yaw = frame.agent_pose.yaw if frame.agent_pose is not None else 0.0
-        self.panels.append(episode_panel(observation, self.max_depth, agent.map.occupancy_grid(), np.stack(self.path), waypoints, current, yaw))
+        step = agent.current_step
+        caption = f"step {step.index}: {step.text}" if step is not None else ("exploring" if plan is None else "")
+        grid = agent.map.occupancy_grid()
+        self.panels.append(episode_panel(observation, self.max_depth, grid, np.stack(self.path), waypoints, current, yaw, caption))
 
     def write(self, folder: str | Path, result, fps: int = 10) -> Path:
         """Write the rollout folder (module doc) for ``result`` (an ``EpisodeResult``); returns it."""

@@ -4,7 +4,8 @@ The scene is rebuilt from the rollout's ``scene_id``, the agent is put at the re
 each recorded pose (``steps.jsonl``) in turn, and each frame is rendered at the recorded sensor
 size. The top-down panel is drawn from a point-cloud map of the replayed frames (colour features,
 so no semantic model is needed), with the path so far and the waypoints of the plan that was active
-at that step (``plan.json``). Nothing of the rollout is changed; the video goes where asked.
+at that step (``plan.json``), whose text is the caption. Nothing of the rollout is changed; the
+video goes where asked.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def replay_rollout(folder: str | Path, video: str | Path, fps: int = 10) -> Path
         observation = {"rgb": frame.rgb, "depth": frame.depth}
         if frame.semantic is not None:
             observation["semantic"] = frame.semantic
-        waypoints = plans[plan_index] if 0 <= plan_index < len(plans) else np.zeros((0, 3))
-        panels.append(episode_panel(observation, sensor.max_depth, feature_map.occupancy_grid(), np.stack(path), waypoints, None, agent.yaw))
+        active = header["plans"][plan_index] if 0 <= plan_index < len(plans) else None
+        waypoints = plans[plan_index] if active is not None else np.zeros((0, 3))
+        caption = active["text"] if active is not None else "exploring"
+        panels.append(episode_panel(observation, sensor.max_depth, feature_map.occupancy_grid(), np.stack(path), waypoints, None, agent.yaw, caption))
     sim.close()
     return write_video(panels, video, fps=fps)
 

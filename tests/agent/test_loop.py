@@ -53,6 +53,7 @@ def test_oracle_plan_and_map_policy_reach_both_subgoals_and_the_rollout_reads_ba
     assert plans["instruction"] == u.current_episode.instruction and len(plans["plans"]) == result.metrics["plans"]
     video = iio.imread(out / "video.mp4")
     assert video.shape[0] == len(steps) + 1 and video.shape[2] == 3 * SIZE + SIZE  # RGB | depth | semantic | top-down
+    assert video.shape[1] == SIZE + 16  # over the caption strip
     env.close()
     # the rollout replays: same number of frames, the same camera images (up to video compression)
     assert main(["replay", str(out), "--out", str(tmp_path / "replay.mp4")]) == 0
