@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, PermissionError, ImportError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, PermissionError, ImportError, ConnectionError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nav3d {args.command}: error: {message}", file=sys.stderr)
         return 2
@@ -113,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, default=None, help="run at most this many episodes not yet in results.jsonl")
     evaluate.add_argument("--workers", type=int, default=1, help="episodes in parallel, one process each (default 1)")
     evaluate.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker (default 1)")
+    _add_ray_argument(evaluate, "episodes run on --workers Ray actors, each keeping its scene loaded")
     evaluate.set_defaults(func=_evaluate)
 
     episodes = sub.add_parser("episodes", help="generate a habitat-lab episode dataset over generated houses")
@@ -191,9 +192,10 @@ def _parser() -> argparse.ArgumentParser:
                           help="one location codec for all records, e.g. a 3D-LLM's fixed scene bounds in metres (default: each map's bounds)")
     language.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
     language.add_argument("--no-resume", action="store_true", help="rebuild maps already in --out/maps (default: reuse them)")
+    _add_ray_argument(language, "one Ray task per house (--threads CPUs each); this process writes the files")
     language.set_defaults(func=_language_data)
 
-    from agent.train_config import PRESETS, TrainConfig
+    from agent.train_config import LOCATION_HEADS, MIXED_PRECISION, PRESETS, TrainConfig
 
     defaults = TrainConfig(data_dir="", out_dir="")
     train = sub.add_parser("train", help="train the 3D-LLM on a dataset written by `nav3d language-data` (checkpoints in --out, --resume to continue)")
@@ -203,7 +205,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"model size (default {defaults.preset}: ~12M parameters, ~27 min on one CPU thread; gpu: ~130M, bf16 on CUDA; tiny: smoke tests)")
     train.add_argument("--steps", type=int, default=defaults.steps, help=f"optimiser steps in all (default {defaults.steps})")
     train.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"records per micro-batch (default {defaults.batch_size})")
-    train.add_argument("--grad-accum", type=int, default=defaults.grad_accum, help=f"micro-batches per step (default {defaults.grad_accum})")
+    train.add_argument("--grad-accum", type=int, default=defaults.grad_accum,
+                       help=f"micro-batches per step (default {defaults.grad_accum}); a step takes batch-size x grad-accum records however many processes share it")
     train.add_argument("--lr", type=float, default=defaults.lr, help=f"peak learning rate (default {defaults.lr})")
     train.add_argument("--warmup", type=int, default=defaults.warmup, help=f"linear warmup steps, then cosine decay (default {defaults.warmup})")
     train.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help=f"AdamW weight decay (default {defaults.weight_decay})")
@@ -213,8 +216,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--log-every", type=int, default=defaults.log_every, help=f"steps between training_log.jsonl lines (default {defaults.log_every})")
     train.add_argument("--location-smoothing", type=float, default=defaults.location_smoothing,
                        help=f"width (bins, sigma) of the Gaussian target of location tokens; 0 = one-hot (default {defaults.location_smoothing})")
+    train.add_argument("--location-head", choices=LOCATION_HEADS, default=defaults.location_head,
+                       help="pointer: location tokens from a pointer over the map's points mixed with the LM's; lm: the LM's logits alone (default pointer)")
     train.add_argument("--seed", type=int, default=defaults.seed, help="seed of the weights and the data order (default 0)")
-    train.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    train.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu; under torchrun cuda:LOCAL_RANK)")
+    train.add_argument("--mixed-precision", choices=MIXED_PRECISION, default=None,
+                       help="autocast precision: no, bf16, or fp16 (with a gradient scaler; CUDA only) (default: bf16 on CUDA with the gpu preset, else no)")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
     train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint-last (same step count, data order and RNG)")
     train.add_argument("--stop-at", type=int, default=None, help="end this session after this step with a checkpoint (continue later with --resume)")
@@ -235,6 +242,13 @@ def _parser() -> argparse.ArgumentParser:
     eval_planner.add_argument("--no-progress", action="store_true", help="no progress bar")
     eval_planner.set_defaults(func=_eval_planner)
     return parser
+
+
+def _add_ray_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--ray [ADDRESS]``: True with no value, the address with one (``agent.scale``)."""
+    parser.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                        help=f"run on Ray: {what}. No ADDRESS: this machine's Ray instance (started if none runs); "
+                             "ADDRESS: a cluster (HOST:6379 of `ray start --head`, ray://HOST:10001, or auto). Needs pip install -e '.[scale]'")
 
 
 def _make_env(task: str, **kwargs):
@@ -384,7 +398,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         construction=args.construction, size=args.size, max_steps=args.max_steps, explore_steps=args.explore_steps,
         workers=args.workers, threads=args.threads,
     )
-    summary = evaluate_episodes(args.dataset, args.out, config, limit=args.limit, record=args.record)
+    summary = evaluate_episodes(args.dataset, args.out, config, limit=args.limit, record=args.record, ray=args.ray)
     Console().print(Markdown(summary_table(summary)))
     recorded = f"; rollouts in {args.record}/" if args.record is not None else ""
     print(f"wrote {args.out}/ (results.jsonl, summary.json, summary.md, success_by_subgoals.png, trajectories/){recorded}", file=sys.stderr)
@@ -619,7 +633,8 @@ def _language_data(args: argparse.Namespace) -> int:
     language = LanguageDataConfig(captions=n, qa=3 * n, grounding=n, decompositions=n if args.decompositions is None else args.decompositions)
     houses = list(range(args.first_house, args.first_house + args.houses))
     codec = None if args.bounds is None else LocationCodec(tuple(args.bounds[:3]), tuple(args.bounds[3:]), args.bins)
-    summary = write_dataset(args.out, houses, args.construction, args.seed, exploration, language, resume=not args.no_resume, codec=codec)
+    summary = write_dataset(args.out, houses, args.construction, args.seed, exploration, language, resume=not args.no_resume, codec=codec,
+                            ray=args.ray, threads=args.threads)
     for name, ids in summary.splits.items():
         counts = ", ".join(f"{task} {count}" for task, count in summary.counts[name].items())
         print(f"{name}: {len(ids)} houses, {sum(summary.counts[name].values())} records ({counts}) -> {summary.out_dir / (name + '.jsonl')}")
@@ -636,12 +651,16 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         threads=args.threads, preset=args.preset, device=args.device, resume=args.resume, stop_at=args.stop_at,
-        location_smoothing=args.location_smoothing, progress=not args.no_progress,
+        location_smoothing=args.location_smoothing, location_head=args.location_head, progress=not args.no_progress,
+        mixed_precision=args.mixed_precision,
     )
     summary = train(config)
+    if summary.rank != 0:  # under torchrun / accelerate launch rank 0 reports
+        return 0
+    processes = f" x {summary.world_size} processes" if summary.world_size > 1 else ""
     last = f"{summary.losses[-1]:.4f}" if summary.losses else "n/a"
     val = f"{summary.val_loss:.4f}" if summary.val_loss is not None else "n/a (no val.jsonl)"
-    print(f"trained steps {summary.start_step}..{summary.step} of {config.steps} ({config.preset}, {summary.parameters / 1e6:.1f}M parameters, {summary.device}) "
+    print(f"trained steps {summary.start_step}..{summary.step} of {config.steps} ({config.preset}, {summary.parameters / 1e6:.1f}M parameters, {summary.device}{processes}) "
           f"in {summary.seconds:.0f} s: {summary.tokens_per_s:.0f} tokens/s, {summary.steps_per_s:.2f} steps/s")
     print(f"last training loss {last}, validation loss {val}")
     print(f"checkpoint: {summary.checkpoint} (ThreeDLLM.from_pretrained); log: {summary.log}")

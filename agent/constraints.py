@@ -26,6 +26,17 @@ import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
 
+def trailing_location_run(input_ids: torch.Tensor, location_ids: torch.Tensor) -> torch.Tensor:
+    """(B, T) ids -> (B,) the number of location tokens at the end of each row (0 when T = 0)."""
+    b, t = input_ids.shape
+    if t == 0:
+        return torch.zeros(b, dtype=torch.long, device=input_ids.device)
+    is_loc = torch.isin(input_ids, location_ids.to(input_ids.device))  # (B, T)
+    # index + 1 of the last non-location token (0 if none) -> length of the trailing location run
+    positions = torch.arange(1, t + 1, device=input_ids.device).expand(b, t)
+    return t - torch.where(is_loc, 0, positions).max(dim=1).values  # (B,)
+
+
 class LocationGroupProcessor(LogitsProcessor):
     """Enforces the location-token grammar described in the module docstring.
 
@@ -67,17 +78,11 @@ class LocationGroupProcessor(LogitsProcessor):
         b, t = input_ids.shape
         device = scores.device
         loc_ids, is_loc_vocab = self._vocab_mask(scores.shape[-1], device)  # (L,), (V,)
+        run = trailing_location_run(input_ids.to(device), loc_ids)  # (B,)
         if t == 0:
-            run = torch.zeros(b, dtype=torch.long, device=device)
             forced = torch.zeros(b, dtype=torch.bool, device=device)
         else:
-            ids = input_ids.to(device)
-            is_loc = torch.isin(ids, loc_ids)  # (B, T)
-            # index + 1 of the last non-location token (0 if none) -> length of the trailing location run
-            positions = torch.arange(1, t + 1, device=device).expand(b, t)
-            last_other = torch.where(is_loc, 0, positions).max(dim=1).values  # (B,)
-            run = t - last_other  # (B,)
-            forced = torch.isin(ids[:, -1], self.force_ids.to(device))  # (B,) the last token is a trigger
+            forced = torch.isin(input_ids[:, -1].to(device), self.force_ids.to(device))  # (B,) the last token is a trigger
         in_group = run % self.group_size != 0  # (B,)
         completed = (run > 0) & ~in_group
         can_start = torch.ones_like(in_group)

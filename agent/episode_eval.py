@@ -17,7 +17,9 @@ Output folder (``shared/DESIGN.md``):
 - with ``record``: ``<record>/<episode id>/``, each episode's rollout folder (``agent.recording``:
   video, steps, plans, events, metrics), which ``nav3d replay`` renders again.
 
-Episodes run in ``workers`` processes (spawned, one torch thread each), each its own simulator.
+Episodes run in ``workers`` processes (spawned, one torch thread each), each its own simulator, or
+with ``ray`` as Ray actors (``agent.scale``: one per worker, each keeping its scene loaded), the rows
+streamed back into the same ``results.jsonl``.
 """
 
 from __future__ import annotations
@@ -98,10 +100,13 @@ def evaluate_episodes(
     limit: int | None = None,
     progress: bool = True,
     record: str | Path | None = None,
+    ray: str | bool | None = None,
 ) -> dict[str, Any]:
     """Run every instruction episode of ``dataset`` (habitat-lab JSON/JSON.gz) not yet in
     ``out_dir/results.jsonl`` (at most ``limit`` new ones), then write the summary; returns it.
-    ``record``: a folder for each episode's rollout (module doc); None records none."""
+    ``record``: a folder for each episode's rollout (module doc); None records none. ``ray``: None
+    runs here; True on this machine's Ray instance, a string on the Ray cluster at that address
+    (``agent.scale``)."""
     from tqdm import tqdm
 
     from agent.language_dataset import code_version
@@ -127,7 +132,7 @@ def evaluate_episodes(
         todo = todo[:limit]
     stamp = {"config": config.to_dict(), "dataset": str(Path(dataset).resolve()), "code": code_version()}
     with open(results, "a", encoding="utf-8") as sink, tqdm(total=len(todo), desc="episodes", unit="episode", file=sys.stderr, disable=not progress) as bar:
-        for row in _run_all(todo, config, out / "trajectories", None if record is None else Path(record)):
+        for row in _run_all(todo, config, out / "trajectories", None if record is None else Path(record), ray):
             row["stamp"] = stamp
             sink.write(json.dumps(row) + "\n")
             sink.flush()
@@ -141,8 +146,13 @@ def evaluate_episodes(
     return summary
 
 
-def _run_all(episodes: list, config: EpisodeEvalConfig, trajectories: Path, record: Path | None):
-    """Yield one result row per episode, as they finish (in order with one worker)."""
+def _run_all(episodes: list, config: EpisodeEvalConfig, trajectories: Path, record: Path | None, ray: str | bool | None = None):
+    """Yield one result row per episode, as they finish (in order with one local worker)."""
+    if ray and episodes:
+        from agent.scale import run_episodes
+
+        yield from run_episodes(episodes, config, trajectories, record, ray)
+        return
     run = functools.partial(evaluate_episode, config=config, trajectories=trajectories, record=record)
     if config.workers == 1 or len(episodes) <= 1:
         from agent.threads import torch_threads
@@ -164,17 +174,36 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-@functools.lru_cache(maxsize=1)
-def _encoder():
-    """The sentence encoder of the map features, loaded once per process."""
-    from perception.text_encoder import SentenceEncoder
+class EpisodeWorker:
+    """Runs episodes in one process (a Ray actor) with ``config.threads`` torch threads, keeping one
+    env: its simulator stays loaded while the episodes stay in the same scene."""
 
-    return SentenceEncoder.from_path()
+    def __init__(self, config: EpisodeEvalConfig, trajectories: Path | None = None, record: Path | None = None) -> None:
+        _init_worker(config.threads)
+        self.config = config
+        self.trajectories = trajectories
+        self.record = record
+        self.env = None
+
+    def run(self, episode) -> dict[str, Any]:
+        """``evaluate_episode`` of ``episode`` in the kept env."""
+        if self.env is None:
+            self.env = _episode_env(episode, self.config)
+        return evaluate_episode(episode, self.config, self.trajectories, self.record, env=self.env)
 
 
-def evaluate_episode(episode, config: EpisodeEvalConfig, trajectories: Path | None = None, record: Path | None = None) -> dict[str, Any]:
+def _episode_env(episode, config: EpisodeEvalConfig):
+    """An ``InstructionEnv`` that can run ``episode`` (and any other, passed to ``reset``)."""
+    from envs.gym_env import InstructionEnv
+    from envs.simulator import SensorConfig
+
+    return InstructionEnv(episodes=[episode], sensor=SensorConfig(width=config.size, height=config.size), max_episode_steps=config.max_steps)
+
+
+def evaluate_episode(episode, config: EpisodeEvalConfig, trajectories: Path | None = None, record: Path | None = None, env=None) -> dict[str, Any]:
     """One episode with the agent of ``config``: its result row (module doc), without the stamp; its
-    top-down image goes to ``trajectories/<id>.png`` and its rollout folder under ``record``."""
+    top-down image goes to ``trajectories/<id>.png`` and its rollout folder under ``record``.
+    ``env``: an ``InstructionEnv`` to run it in, kept open (default: a new one, closed after)."""
     from agent.episode_runner import build_agent, run_episode
     from agent.recording import RolloutRecorder, topdown_panel
     from envs.files import atomic_write_bytes
@@ -182,19 +211,20 @@ def evaluate_episode(episode, config: EpisodeEvalConfig, trajectories: Path | No
     from agent.loop_config import LoopConfig
     from agent.planner import OraclePlanner
     from agent.planner_metrics import score_decomposition
-    from envs.gym_env import InstructionEnv
-    from envs.simulator import SensorConfig
+    from perception.text_encoder import shared_encoder
 
-    env = InstructionEnv(episodes=[episode], sensor=SensorConfig(width=config.size, height=config.size), max_episode_steps=config.max_steps)
+    own_env = env is None
+    env = _episode_env(episode, config) if own_env else env
     try:
-        observation, _ = env.reset(seed=0)
+        observation, _ = env.reset(seed=0, options={"episode": episode})
         sim = env.simulator
         loop = LoopConfig(explore_steps=config.explore_steps)
-        agent = build_agent(episode, sim.scene, sim, config.planner, config.policy, config.checkpoint, config.construction, loop, encoder=_encoder())
+        agent = build_agent(episode, sim.scene, sim, config.planner, config.policy, config.checkpoint, config.construction, loop, encoder=shared_encoder())
         recorder = RolloutRecorder(env.sensor_config.max_depth, video=record is not None)
         result = run_episode(env, agent, observation, on_step=recorder.on_step)
     finally:
-        env.close()
+        if own_env:
+            env.close()
     name = _file_name(episode.episode_id)
     if record is not None:
         recorder.write(record / name, result)

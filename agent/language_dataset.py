@@ -14,6 +14,8 @@ go to its split: test houses are never trained on. Every file is written atomica
 (``envs.files``). A run can be resumed: a scene whose features file already exists is not mapped
 again (its header must match the construction, exploration config and seed, else the run stops with
 an error); records are regenerated, which is deterministic, so a resumed run writes the same files.
+Each scene is one call of ``scene_data`` (map it, make its records; it writes nothing), run here or
+as a Ray task (``ray=``, ``agent.scale``); this process writes every file either way.
 
 Location tokens in a scene's records use its map's codec (the bounds of its map points) unless one
 ``codec`` is given for all of them (a 3D-LLM with fixed scene bounds); ``meta`` keeps every ground
@@ -29,7 +31,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -95,6 +97,8 @@ def write_dataset(
     progress: bool = True,
     encoder=None,
     codec: LocationCodec | None = None,
+    ray: str | bool | None = None,
+    threads: int = 1,
 ) -> DatasetSummary:
     """Map every scene, generate its records and write the dataset (see the module doc).
 
@@ -103,11 +107,14 @@ def write_dataset(
     rebuilt). ``encoder``: a ``SentenceEncoder`` for the features (default: loaded when a map is built).
     ``codec``: one location codec for every record (e.g. a 3D-LLM's fixed scene bounds); None (the
     default) uses each scene's map codec (``SceneFeatures.codec``, the bounds of its map points).
+    ``ray``: None makes the scenes here, one after the other; True as tasks on this machine's Ray
+    instance, a string on the Ray cluster at that address (``agent.scale``), each task with
+    ``threads`` torch threads. Either way each scene is ``scene_data`` and this process writes every
+    file, so the files are the same.
     """
     from tqdm import tqdm
 
     from envs.episode_generator import split_scene_ids
-    from envs.scene_io import resolve_scene
 
     check_construction(construction)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -118,51 +125,23 @@ def write_dataset(
     splits = split_scene_ids(ids, tuple(fractions), SPLITS)
     split_of = {sid: name for name, members in splits.items() for sid in members}
     t0 = time.perf_counter()
+    jobs = (_scene_job(maps_dir, scene_id, split_of[scene_id], construction, seed, exploration, language, resume, codec) for scene_id in ids)
+    results: dict[str, SceneData] = {}
+    for data in tqdm(_scene_results(jobs, encoder, ray, threads), total=len(ids), desc="scenes", unit="scene", file=sys.stderr, disable=not progress):
+        if data.built:
+            data.features.save(maps_dir / map_file_name(data.scene_id))
+        results[data.scene_id] = data
+    feature_dim = results[ids[0]].features.feature_dim
+    odd = [str(maps_dir / map_file_name(sid)) for sid in ids if results[sid].features.feature_dim != feature_dim]
+    if odd:
+        raise ValueError(f"{odd} hold features of another size than the {feature_dim}-d ones of {ids[0]!r}; rebuild them (delete the files)")
+    built = sum(results[sid].built for sid in ids)
+    reused = len(ids) - built
     by_split: dict[str, list[dict]] = {name: [] for name in SPLITS}
     maps_info: dict[str, Any] = {}
-    built = reused = 0
-    feature_dim = None
-    for scene_id in tqdm(ids, desc="scenes", unit="scene", file=sys.stderr, disable=not progress):
-        t_scene = time.perf_counter()
-        scene = resolve_scene(scene_id)
-        simulator = exploration_simulator(scene, exploration)
-        rel = f"maps/{map_file_name(scene_id)}"
-        path = maps_dir / map_file_name(scene_id)
-        was_reused = resume and path.exists()
-        if was_reused:
-            _check_reusable(path, scene_id, construction, exploration, seed)
-            features = SceneFeatures.load(path)
-            reused += 1
-        else:
-            if encoder is None:
-                from perception.text_encoder import SentenceEncoder
-
-                encoder = SentenceEncoder.from_path()
-            features = explore_and_map(scene, construction, exploration, seed, encoder=encoder, simulator=simulator, scene_id=scene_id)
-            features.save(path)
-            built += 1
-        t_records = time.perf_counter()
-        record_codec = features.codec if codec is None else codec
-        records = scene_records(scene, simulator, record_codec, seed, language, scene_id, split_of[scene_id], rel)
-        simulator.close()
-        by_split[split_of[scene_id]].extend(records)
-        if feature_dim is None:
-            feature_dim = features.feature_dim
-        elif feature_dim != features.feature_dim:
-            raise ValueError(f"{str(path)!r} holds {features.feature_dim}-d features, the other scenes {feature_dim}-d; rebuild it (delete the file)")
-        maps_info[scene_id] = {
-            "file": rel,
-            "split": split_of[scene_id],
-            "reused": was_reused,
-            "frames": features.info.get("frames"),
-            "rooms_visited": features.info.get("rooms_visited"),
-            "rooms_skipped": features.info.get("rooms_skipped"),
-            "map_points": features.info.get("map_points"),
-            "points_outside_codec": int(np.sum(np.any((features.points < record_codec.lower) | (features.points > record_codec.upper), axis=1))),
-            "map_seconds": features.info.get("seconds"),
-            "records": len(records),
-            "seconds": {"load_and_map": round(t_records - t_scene, 3), "records": round(time.perf_counter() - t_records, 3)},
-        }
+    for scene_id in ids:
+        by_split[split_of[scene_id]].extend(results[scene_id].records)
+        maps_info[scene_id] = results[scene_id].map_info(codec)
     for name in SPLITS:
         atomic_write_text(out / f"{name}.jsonl", "".join(json.dumps(r) + "\n" for r in by_split[name]))
     counts = {name: {task: sum(r["task"] == task for r in by_split[name]) for task in TASKS} for name in SPLITS}
@@ -190,6 +169,100 @@ def write_dataset(
     }
     atomic_write_text(out / "dataset.json", json.dumps(header, indent=2) + "\n")
     return summary
+
+
+@dataclass
+class SceneData:
+    """One scene's share of a dataset (``scene_data``): its features (``built`` here or reused from
+    its file), its records and the seconds spent."""
+
+    scene_id: str
+    split: str
+    features: SceneFeatures
+    records: list[dict]
+    built: bool
+    seconds: dict[str, float]
+
+    def map_info(self, codec: LocationCodec | None) -> dict[str, Any]:
+        """The scene's entry of ``dataset.json``'s ``maps``."""
+        features = self.features
+        record_codec = features.codec if codec is None else codec
+        outside = np.any((features.points < record_codec.lower) | (features.points > record_codec.upper), axis=1)
+        return {
+            "file": f"maps/{map_file_name(self.scene_id)}",
+            "split": self.split,
+            "reused": not self.built,
+            "frames": features.info.get("frames"),
+            "rooms_visited": features.info.get("rooms_visited"),
+            "rooms_skipped": features.info.get("rooms_skipped"),
+            "map_points": features.info.get("map_points"),
+            "points_outside_codec": int(np.sum(outside)),
+            "map_seconds": features.info.get("seconds"),
+            "records": len(self.records),
+            "seconds": self.seconds,
+        }
+
+
+def scene_data(
+    scene_id: str,
+    split: str,
+    construction: str,
+    seed: int,
+    exploration: ExplorationConfig,
+    language: LanguageDataConfig,
+    features: SceneFeatures | None = None,
+    codec: LocationCodec | None = None,
+    encoder=None,
+) -> SceneData:
+    """Map one scene (unless its ``features`` are given) and make its records; writes nothing, so it
+    runs the same here or as a Ray task. ``encoder``: default ``shared_encoder()``, loaded only when
+    a map is built."""
+    from envs.scene_io import resolve_scene
+
+    t_scene = time.perf_counter()
+    scene = resolve_scene(scene_id)
+    simulator = exploration_simulator(scene, exploration)
+    try:
+        built = features is None
+        if built:
+            if encoder is None:
+                from perception.text_encoder import shared_encoder
+
+                encoder = shared_encoder()
+            features = explore_and_map(scene, construction, exploration, seed, encoder=encoder, simulator=simulator, scene_id=scene_id)
+        t_records = time.perf_counter()
+        record_codec = features.codec if codec is None else codec
+        records = scene_records(scene, simulator, record_codec, seed, language, scene_id, split, f"maps/{map_file_name(scene_id)}")
+    finally:
+        simulator.close()
+    seconds = {"load_and_map": round(t_records - t_scene, 3), "records": round(time.perf_counter() - t_records, 3)}
+    return SceneData(scene_id, split, features, records, built, seconds)
+
+
+def _scene_job(
+    maps_dir: Path, scene_id: str, split: str, construction: str, seed: int, exploration: ExplorationConfig,
+    language: LanguageDataConfig, resume: bool, codec: LocationCodec | None,
+) -> dict[str, Any]:
+    """The arguments of ``scene_data`` for one scene, its features read from ``maps_dir`` when
+    ``resume`` and its file exists (checked against the settings)."""
+    path = maps_dir / map_file_name(scene_id)
+    features = None
+    if resume and path.exists():
+        _check_reusable(path, scene_id, construction, exploration, seed)
+        features = SceneFeatures.load(path)
+    return {"scene_id": scene_id, "split": split, "construction": construction, "seed": seed, "exploration": exploration,
+            "language": language, "features": features, "codec": codec}
+
+
+def _scene_results(jobs: Iterable[dict[str, Any]], encoder, ray: str | bool | None, threads: int) -> Iterator[SceneData]:
+    """``scene_data`` of every job: here in order, or on Ray as they finish."""
+    if ray:
+        from agent.scale import run_scenes
+
+        yield from run_scenes(scene_data, jobs, threads, ray)
+        return
+    for job in jobs:
+        yield scene_data(**job, encoder=encoder)
 
 
 def _check_reusable(path: Path, scene_id: str, construction: str, exploration: ExplorationConfig, seed: int) -> None:

@@ -22,7 +22,9 @@ prefilled once and then lives in the KV cache like any prompt token.
 The language model is either a small Llama-style model built from a config (:class:`SmallLlama`,
 trained from scratch here) or a user's local causal LM (:class:`LocalLM`, loaded with
 ``local_files_only=True``). A folder written by :meth:`ThreeDLLM.save_pretrained` holds
-``config.json``, ``scene_encoder.safetensors``, ``lm/`` and ``tokenizer/``.
+``config.json``, ``scene_encoder.safetensors``, ``lm/`` and ``tokenizer/`` (and
+``location_pointer.safetensors`` for a model with the pointer location head,
+``agent.location_pointer``: location tokens drawn from a mixture over the map's own points).
 """
 
 from __future__ import annotations
@@ -53,13 +55,22 @@ from transformers import (
 
 from agent.constraints import LocationGrammar
 from agent.location_codec import LocationCodec
-from agent.scene_encoder import SceneEncoder, SceneEncoderConfig, check_scene_inputs
+from agent.location_pointer import (
+    LocationPointer,
+    PointerConfig,
+    PointerLogitsProcessor,
+    bin_coordinates,
+    capture_head_input,
+    pointer_positions,
+)
+from agent.scene_encoder import SceneEncoder, SceneEncoderConfig, SceneEncoding, check_scene_inputs, codec_bounds
 from agent.tokenizer import BOS, EOS, PAD, PLAN, SCENE, SPECIAL_TOKENS, check_tokenizer, location_token_ids
 
 FORMAT = "nav3d-3d-llm"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 ENCODER_FILE = "scene_encoder.safetensors"
+POINTER_FILE = "location_pointer.safetensors"
 LM_DIR = "lm"
 TOKENIZER_DIR = "tokenizer"
 IGNORE = -100
@@ -182,6 +193,7 @@ class ThreeDLLMConfig:
     rather than as wrong as one across the house (``answer_loss``). ``map_data``: how the maps of
     the training data were made (``construction``, ``points`` read per map, ``codec_margin``
     metres, ``extractor``), so a planner reads its maps the same way; None when unknown.
+    ``pointer``: the pointer location head (``agent.location_pointer``); None = the LM's logits alone.
     """
 
     encoder: SceneEncoderConfig
@@ -189,6 +201,7 @@ class ThreeDLLMConfig:
     lm: LMSource = field(default_factory=SmallLlama)
     location_smoothing: float = 1.0
     map_data: dict[str, Any] | None = None
+    pointer: PointerConfig | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.location_smoothing, (int, float)) and math.isfinite(self.location_smoothing) and self.location_smoothing >= 0):
@@ -210,6 +223,7 @@ class ThreeDLLMConfig:
             "lm": self.lm.to_dict(),
             "location_smoothing": self.location_smoothing,
             "map_data": self.map_data,
+            "pointer": None if self.pointer is None else self.pointer.to_dict(),
         }
 
     @classmethod
@@ -230,7 +244,8 @@ class ThreeDLLMConfig:
             raise ValueError(f"3D-LLM config: bins={data['bins']} disagrees with the codec's bins={codec.bins}")
         smoothing = data.get("location_smoothing", 0.0)  # written before smoothing existed: one-hot targets
         encoder, lm = SceneEncoderConfig.from_dict(data["encoder"]), lm_source_from_dict(data["lm"])
-        return cls(encoder, codec, lm, smoothing, data.get("map_data"))
+        pointer = None if data.get("pointer") is None else PointerConfig.from_dict(data["pointer"])
+        return cls(encoder, codec, lm, smoothing, data.get("map_data"), pointer)
 
 
 # -- batches ---------------------------------------------------------------------------------------
@@ -334,6 +349,11 @@ class ThreeDLLM(nn.Module):
                 )
             hidden = self.lm.get_input_embeddings().embedding_dim
             self.encoder = SceneEncoder(config.encoder, config.codec.lower, config.codec.upper, hidden)
+            self.pointer = None
+            if config.pointer is not None:
+                self.pointer = LocationPointer(config.pointer, hidden, config.encoder.dim, config.bins)
+        self._bin_of = torch.full((max(len(tokenizer), rows),), -1, dtype=torch.long)  # token id -> bin, -1 = not a location
+        self._bin_of[self.location_ids] = torch.arange(len(self.location_ids))
 
     # -- parts ---------------------------------------------------------------------------------
 
@@ -347,11 +367,12 @@ class ThreeDLLM(nn.Module):
         return self.config.encoder.queries
 
     def parameter_count(self) -> dict[str, int]:
-        """Parameters of the encoder, the LM (tied weights counted once), their total, and how many train."""
+        """Parameters of the encoder, the pointer head, the LM (tied weights counted once), their total, and how many train."""
         encoder = sum(p.numel() for p in self.encoder.parameters())
+        pointer = sum(p.numel() for p in self.pointer.parameters()) if self.pointer is not None else 0
         lm = sum(p.numel() for p in self.lm.parameters())
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        return {"encoder": encoder, "lm": lm, "total": encoder + lm, "trainable": trainable}
+        return {"encoder": encoder, "pointer": pointer, "lm": lm, "total": encoder + pointer + lm, "trainable": trainable}
 
     def prefix(
         self,
@@ -362,11 +383,34 @@ class ThreeDLLM(nn.Module):
     ) -> torch.Tensor:
         """The scene's soft prefix: points (B, N, 3) metres, features (B, N, C), mask (B, N), bounds
         (B, 2, 3) metres (each scene's codec box; None = ``config.codec``'s) -> (B, K, H)."""
+        return self._encode(points, features, point_mask, bounds).prefix
+
+    def _encode(self, points, features, point_mask, bounds) -> SceneEncoding:
         device = self.device
         mask = point_mask.to(device) if isinstance(point_mask, torch.Tensor) else point_mask
         box = bounds.to(device) if isinstance(bounds, torch.Tensor) else bounds
-        prefix = self.encoder(points.to(device), features.to(device), mask, box)  # (B, K, H)
-        return prefix.to(self.lm.get_input_embeddings().weight.dtype)
+        encoding = self.encoder.encode(points.to(device), features.to(device), mask, box)
+        encoding.prefix = encoding.prefix.to(self.lm.get_input_embeddings().weight.dtype)  # (B, K, H)
+        return encoding
+
+    def _pointer_inputs(self, encoding: SceneEncoding, points: torch.Tensor, bounds: torch.Tensor | None):
+        """Keys (B, N, d) and bin coordinates (B, N, 3) of the scenes' points for the pointer head."""
+        box = codec_bounds([self.config.codec] * points.shape[0], self.device) if bounds is None else bounds.to(self.device)
+        return self.pointer.keys(encoding.tokens), bin_coordinates(points.to(self.device), box, self.config.bins)
+
+    def _pointer_logits(self, logits, hidden, encoding, points, bounds, labels) -> torch.Tensor:
+        """Teacher forcing: logits (B, L, V) with the pointer head applied where labels are location tokens."""
+        at = pointer_positions(labels, self._bin_of.to(labels.device))
+        if len(at.row) == 0:
+            return logits
+        keys, coords = self._pointer_inputs(encoding, points, bounds)  # (B, N, d), (B, N, 3)
+        log_alpha = self.pointer.log_weights(hidden[at.row, at.start], keys[at.row], encoding.mask[at.row])  # (T, N)
+        log_pointer = self.pointer.location_log_probs(log_alpha, coords[at.row], at.axis, at.previous)  # (T, bins)
+        location_ids = torch.as_tensor(self.location_ids, device=logits.device)
+        mixed = self.pointer.mix(logits[at.row, at.position], hidden[at.row, at.position], log_pointer, location_ids, encoding.mask[at.row].any(dim=1))
+        out = logits.float().clone()
+        out[at.row, at.position] = mixed  # (B, L, V); log-softmax leaves these rows as they are
+        return out
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -454,7 +498,9 @@ class ThreeDLLM(nn.Module):
         answers: Sequence[str] | None = None,
         bounds: torch.Tensor | None = None,
     ) -> ThreeDLLMOutput:
-        """Logits (B, L, V) and, with ``answers``, the loss on answer tokens.
+        """Logits (B, L, V) and, with ``answers``, the loss on answer tokens. With a pointer head and
+        ``answers``, the rows whose next label is a location token hold the head's mixed
+        log-probabilities (``agent.location_pointer``) instead of the LM's logits.
 
         points (B, N, 3) metres (world frame, Y up), features (B, N, C), point_mask (B, N) bool (True =
         real point; None = all real), one prompt (and answer) per scene; bounds (B, 2, 3) metres, the
@@ -462,13 +508,16 @@ class ThreeDLLM(nn.Module):
         to; None = ``config.codec``'s box for every scene).
         """
         self._check_batch(points, features, point_mask, prompts)
-        prefix = self.prefix(points, features, point_mask, bounds)  # (B, K, H)
+        encoding = self._encode(points, features, point_mask, bounds)
         batch = self.encode_batch(prompts, answers)
-        embeds = self.embed(batch, prefix)  # (B, L, H)
-        out = self.lm(
-            inputs_embeds=embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids, use_cache=False
-        )
+        embeds = self.embed(batch, encoding.prefix)  # (B, L, H)
+        with capture_head_input(self.lm) as hidden:
+            out = self.lm(
+                inputs_embeds=embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids, use_cache=False
+            )
         logits = out.logits  # (B, L, V)
+        if self.pointer is not None and answers is not None:
+            logits = self._pointer_logits(logits, hidden[-1], encoding, points, bounds, batch.labels)
         loss = None
         if answers is not None:
             loss = answer_loss(logits, batch.labels, self.location_ids, self.config.location_smoothing)
@@ -501,13 +550,9 @@ class ThreeDLLM(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            prefix = self.prefix(points, features, point_mask, bounds)  # (B, K, H)
+            encoding = self._encode(points, features, point_mask, bounds)
             batch = self.encode_batch(prompts, padding_side="left")
-            embeds = self.embed(batch, prefix)  # (B, L, H)
-            processors = LogitsProcessorList()
-            if constrain_locations:
-                # with inputs_embeds only, generate's input_ids hold just the new tokens
-                processors.append(grammar.processor(self.tokenizer, self.location_ids, max_length=max_new_tokens))
+            embeds = self.embed(batch, encoding.prefix)  # (B, L, H)
             # answers never hold <pad> <bos> <unk> <scene> <plan>; <eos> ends them
             banned = [self.tokenizer.get_vocab()[t] for t in SPECIAL_TOKENS if t != EOS]
             settings = {"do_sample": False, "num_beams": 1, "suppress_tokens": banned, **generate_kwargs}
@@ -518,12 +563,20 @@ class ThreeDLLM(nn.Module):
                 bos_token_id=self.bos_id,
                 **settings,
             )
-            new_ids = self.lm.generate(
-                inputs_embeds=embeds,
-                attention_mask=batch.attention_mask,
-                generation_config=generation_config,
-                logits_processor=processors,
-            )  # (B, T) new tokens only
+            with capture_head_input(self.lm) as hidden:
+                processors = LogitsProcessorList()
+                if self.pointer is not None:  # before the grammar, which only masks
+                    keys, coords = self._pointer_inputs(encoding, points, bounds)
+                    processors.append(PointerLogitsProcessor(self.pointer, keys, encoding.mask, coords, self.location_ids, hidden))
+                if constrain_locations:
+                    # with inputs_embeds only, generate's input_ids hold just the new tokens
+                    processors.append(grammar.processor(self.tokenizer, self.location_ids, max_length=max_new_tokens))
+                new_ids = self.lm.generate(
+                    inputs_embeds=embeds,
+                    attention_mask=batch.attention_mask,
+                    generation_config=generation_config,
+                    logits_processor=processors,
+                )  # (B, T) new tokens only
         finally:
             self.train(was_training)
         texts = []
@@ -574,8 +627,9 @@ class ThreeDLLM(nn.Module):
                 lm = copy.deepcopy(lm).to(dtype)
             lm.save_pretrained(tmp / LM_DIR)
             self.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
-            state = {k: v.detach().cpu().to(dtype or v.dtype).contiguous() for k, v in self.encoder.state_dict().items()}
-            save_file(state, str(tmp / ENCODER_FILE), metadata={"format": FORMAT})
+            save_file(_tensors(self.encoder, dtype), str(tmp / ENCODER_FILE), metadata={"format": FORMAT})
+            if self.pointer is not None:
+                save_file(_tensors(self.pointer, dtype), str(tmp / POINTER_FILE), metadata={"format": FORMAT})
             (tmp / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
 
         return _write_folder_atomically(Path(folder), write)
@@ -625,12 +679,23 @@ class ThreeDLLM(nn.Module):
             )
         lm = AutoModelForCausalLM.from_pretrained(str(folder / LM_DIR), local_files_only=True, dtype=torch.float32)
         model = cls(config, tokenizer, lm=lm)
-        try:
-            model.encoder.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ValueError(f"{folder / ENCODER_FILE} does not fit the encoder of {CONFIG_FILE}: {exc}") from exc
+        parts = [(model.encoder, ENCODER_FILE, state)]
+        if model.pointer is not None:
+            if not (folder / POINTER_FILE).is_file():
+                raise FileNotFoundError(f"{folder} lacks {POINTER_FILE}, which its {CONFIG_FILE} (pointer head) needs; save the model again")
+            parts.append((model.pointer, POINTER_FILE, load_file(str(folder / POINTER_FILE))))
+        for module, name, tensors in parts:
+            try:
+                module.load_state_dict(tensors, strict=True)
+            except RuntimeError as exc:
+                raise ValueError(f"{folder / name} does not fit the model of {CONFIG_FILE}: {exc}") from exc
         model.eval()
         return model.to(device) if device is not None else model
+
+
+def _tensors(module: nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    """A module's state as contiguous CPU tensors, in ``dtype`` (None: as they are) for safetensors."""
+    return {k: v.detach().cpu().to(dtype or v.dtype).contiguous() for k, v in module.state_dict().items()}
 
 
 def extend_tokenizer(tokenizer: PreTrainedTokenizerBase, bins: int) -> PreTrainedTokenizerBase:

@@ -11,25 +11,32 @@ from typing import Any
 PRESETS: dict[str, dict[str, Any]] = {
     # for tests and smoke runs: ~0.1M parameters
     "tiny": {
-        "encoder": {"dim": 32, "queries": 8, "layers": 1, "heads": 2, "frequencies": 4},
+        "encoder": {"dim": 32, "queries": 8, "layers": 1, "heads": 2, "frequencies": 4, "context_layers": 1},
         "lm": {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128, "max_positions": 256},
         "vocab_size": 512,
     },
     # the CPU default: ~6.7M parameters; ~1 step/s at batch 8 with 1024-point maps on one shared CPU
     # thread, so the default 1800 steps take ~30 minutes
     "cpu-small": {
-        "encoder": {"dim": 256, "queries": 32, "layers": 2, "heads": 4, "frequencies": 8},
+        "encoder": {"dim": 256, "queries": 32, "layers": 2, "heads": 4, "frequencies": 8, "context_layers": 2},
         "lm": {"hidden": 256, "layers": 4, "heads": 4, "intermediate": 1024, "max_positions": 512},
         "vocab_size": 2048,
     },
     # with a GPU: ~130M parameters, bf16 autocast on CUDA
     "gpu": {
-        "encoder": {"dim": 512, "queries": 32, "layers": 4, "heads": 8, "frequencies": 8},
+        "encoder": {"dim": 512, "queries": 32, "layers": 4, "heads": 8, "frequencies": 8, "context_layers": 2},
         "lm": {"hidden": 768, "layers": 12, "heads": 12, "intermediate": 3072, "max_positions": 1024},
         "vocab_size": 4096,
     },
 }
 """Model sizes: scene encoder (``SceneEncoderConfig`` fields), LM (``SmallLlama`` fields), BPE vocabulary."""
+
+LOCATION_HEADS = ("pointer", "lm")
+"""The ``TrainConfig.location_head`` choices: location tokens from the pointer over map points mixed
+with the LM's (``agent.location_pointer``), or from the LM's logits alone."""
+
+MIXED_PRECISION = ("no", "bf16", "fp16")
+"""The ``TrainConfig.mixed_precision`` choices."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,18 @@ class TrainConfig:
     warmup, cosine decay to ``min_lr_ratio * lr``. ``eval_every`` / ``checkpoint_every`` / ``log_every``
     in steps (0 = only at the end). ``eval_samples``: validation records used (first ones, fixed).
     ``preset``: a key of ``PRESETS``. ``location_smoothing``: the model's Gaussian width (bins) of
-    location-token targets (``ThreeDLLMConfig.location_smoothing``; 0 = one-hot). ``device``: None = CUDA when available, else CPU. ``bf16``:
-    None = bf16 autocast on CUDA with the "gpu" preset. ``threads``: torch CPU threads during the run
+    location-token targets (``ThreeDLLMConfig.location_smoothing``; 0 = one-hot). ``location_head``:
+    one of ``LOCATION_HEADS``. ``device``: None = CUDA when available, else CPU.
+    ``mixed_precision``: "no", "bf16" (autocast) or "fp16" (autocast and a gradient scaler, CUDA only);
+    None = ``bf16`` if set (True = "bf16", False = "no"), else bf16 on CUDA with the "gpu" preset
+    (``precision``). ``threads``: torch CPU threads during the run
     (restored after). ``resume``: continue from ``out_dir/checkpoint-last`` (a fresh start when there
     is none). ``stop_at``: end this session after that step with a checkpoint (the schedule still runs
     to ``steps``; continue later with ``resume``), e.g. to split a run over time-boxed sessions.
+
+    Under ``torchrun`` / ``accelerate launch`` (``agent.distributed``) these are the settings of the
+    whole run: each optimiser step still takes ``batch_size * grad_accum`` records, and each of the W
+    processes takes its share (``batch_size / W``) of every micro-batch.
     """
 
     data_dir: str | Path
@@ -68,8 +82,10 @@ class TrainConfig:
     threads: int = 1
     preset: str = "cpu-small"
     location_smoothing: float = 1.0
+    location_head: str = "pointer"
     device: str | None = None
     bf16: bool | None = None
+    mixed_precision: str | None = None
     resume: bool = False
     stop_at: int | None = None
     progress: bool = True
@@ -90,8 +106,26 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: need lr > 0 and min_lr_ratio <= 1, got lr={self.lr}, min_lr_ratio={self.min_lr_ratio}")
         if self.stop_at is not None and (isinstance(self.stop_at, bool) or not isinstance(self.stop_at, int) or self.stop_at < 1):
             raise ValueError(f"TrainConfig.stop_at must be None or an integer >= 1, got {self.stop_at!r}")
+        if self.mixed_precision not in (None, *MIXED_PRECISION):
+            raise ValueError(f"TrainConfig.mixed_precision must be None or one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+        if self.mixed_precision is not None and self.bf16 is not None and self.bf16 != (self.mixed_precision == "bf16"):
+            raise ValueError(f"TrainConfig: bf16={self.bf16} contradicts mixed_precision={self.mixed_precision!r}; set one of them")
+        if self.location_head not in LOCATION_HEADS:
+            raise ValueError(f"TrainConfig.location_head must be one of {LOCATION_HEADS}, got {self.location_head!r}")
         if self.preset not in PRESETS:
             raise ValueError(f"TrainConfig.preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+
+    def precision(self, device_type: str) -> str:
+        """The mixed precision ("no", "bf16" or "fp16") of a run on a ``device_type`` ("cpu", "cuda") device."""
+        choice = self.mixed_precision or {True: "bf16", False: "no"}.get(self.bf16)  # type: ignore[arg-type]
+        if choice is None:
+            choice = "bf16" if device_type == "cuda" and self.preset == "gpu" else "no"
+        if choice == "fp16" and device_type != "cuda":
+            raise ValueError(
+                f"fp16 mixed precision needs a CUDA device (its gradient scaler works on CUDA only), not {device_type!r}; "
+                f"use --mixed-precision bf16 or no here"
+            )
+        return choice
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (paths as strings)."""
@@ -100,5 +134,5 @@ class TrainConfig:
         return data
 
 
-ORDER_FIELDS = ("seed", "batch_size", "grad_accum", "preset", "location_smoothing")
+ORDER_FIELDS = ("seed", "batch_size", "grad_accum", "preset", "location_smoothing", "location_head")
 """Settings a resumed run must share with its checkpoint (they fix the model and the data order)."""

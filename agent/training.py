@@ -3,7 +3,18 @@
 One optimiser step = ``grad_accum`` micro-batches of ``batch_size`` records. AdamW (no weight decay on
 biases, norms and other 1-d parameters), learning rate with linear warmup over ``warmup`` steps and a
 cosine decay to ``min_lr_ratio * lr`` at ``steps``; the rate is a pure function of the step, so there
-is no scheduler state to save. Gradients are clipped to ``grad_clip`` (global L2 norm).
+is no scheduler state to save. Gradients are clipped to ``grad_clip`` (global L2 norm). Mixed
+precision (``TrainConfig.precision``): bf16 autocast, or fp16 autocast with a gradient scaler on CUDA.
+
+Under ``torchrun`` / ``accelerate launch`` (``agent.distributed``) the run is data-parallel
+(DistributedDataParallel; gloo on the CPU, NCCL on CUDA) and does the same optimisation as one
+process: a step still takes ``batch_size * grad_accum`` records, each of the W processes takes a
+contiguous share (``batch_size / W``) of every micro-batch, each share's loss is weighted by its
+share of the micro-batch's answer tokens, and the gradients are all-reduced once a step (``no_sync``
+on the other micro-batches). So the loss curve matches a one-process run up to rounding, and a
+checkpoint resumes with any number of processes. Rank 0 writes the tokenizer, the log and the
+checkpoints and shows the progress bar; the others wait for it at barriers. Validation is shared
+between the processes and all-reduced.
 
 Data order is a pure function of the seed and the step: sample ``i`` of the stream is record
 ``perm_e[i mod n]`` of epoch ``e = i // n``, with ``perm_e`` a permutation drawn from a generator
@@ -17,6 +28,7 @@ Output folder ``out_dir``::
         trainer_state.json     step, config, last losses, data info
         optimizer.pt           AdamW state (tensors, numbers and lists only: torch.load(weights_only=True))
         rng_state.pt           torch CPU (and CUDA) RNG state
+        grad_scaler.pt         with fp16 mixed precision: the gradient scaler's state
     training_log.jsonl         one JSON object a line: {"step", "loss", "lr", "tokens_per_s", ...}
                                and {"step", "val_loss"} at evaluations; tokens = attended
                                positions (the K scene slots included)
@@ -32,8 +44,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +55,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from agent.distributed import SINGLE, Launch, all_reduce_sum, barrier, launch_device, launch_from_env, process_group, rank_part
 from agent.language_dataset import read_records
 from agent.llm3d import IGNORE, SmallLlama, ThreeDLLM, ThreeDLLMConfig, _write_folder_atomically
 from agent.location_codec import LocationCodec
+from agent.location_pointer import PointerConfig
 from agent.scene_encoder import SceneEncoderConfig, pad_scenes
 from agent.threads import torch_threads
 from agent.train_config import ORDER_FIELDS, PRESETS, TrainConfig
@@ -54,6 +70,7 @@ TOKENIZER_DIR = "tokenizer"
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
 RNG_FILE = "rng_state.pt"
+SCALER_FILE = "grad_scaler.pt"
 LOG_FILE = "training_log.jsonl"
 STATE_FORMAT = "nav3d-train-state"
 
@@ -74,6 +91,8 @@ class TrainSummary:
     parameters: int
     device: str
     log: Path = field(default_factory=Path)
+    rank: int = 0
+    world_size: int = 1
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -185,14 +204,21 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def model_config(
-    preset: str, feature_dim: int, codec: LocationCodec, location_smoothing: float = 1.0, map_data: dict[str, Any] | None = None
+    preset: str,
+    feature_dim: int,
+    codec: LocationCodec,
+    location_smoothing: float = 1.0,
+    map_data: dict[str, Any] | None = None,
+    location_head: str = "pointer",
 ) -> ThreeDLLMConfig:
     """The ``ThreeDLLMConfig`` of a preset for ``feature_dim``-channel maps; ``codec`` gives the bins
     and the default bounds (the per-record bounds are used in training); ``map_data`` how the
-    dataset's maps were made (``dataset_map_data``)."""
+    dataset's maps were made (``dataset_map_data``); ``location_head`` "pointer" or "lm"
+    (``TrainConfig.location_head``)."""
     sizes = PRESETS[preset]
     encoder = SceneEncoderConfig(feature_dim=feature_dim, **sizes["encoder"])
-    return ThreeDLLMConfig(encoder, codec, SmallLlama(**sizes["lm"]), location_smoothing, map_data)
+    pointer = PointerConfig() if location_head == "pointer" else None
+    return ThreeDLLMConfig(encoder, codec, SmallLlama(**sizes["lm"]), location_smoothing, map_data, pointer)
 
 
 def dataset_map_data(data_dir: str | Path) -> dict[str, Any] | None:
@@ -247,8 +273,9 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def save_checkpoint(folder: Path, model: ThreeDLLM, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> Path:
-    """Write model, optimiser state, RNG state and ``trainer_state.json`` to ``folder`` atomically."""
+def save_checkpoint(folder: Path, model: ThreeDLLM, optimizer: torch.optim.Optimizer, state: dict[str, Any], scaler: Any = None) -> Path:
+    """Write model, optimiser state, RNG state, the fp16 gradient scaler's state (when given) and
+    ``trainer_state.json`` to ``folder`` atomically."""
 
     from transformers.utils import logging as hf_logging
 
@@ -265,6 +292,8 @@ def save_checkpoint(folder: Path, model: ThreeDLLM, optimizer: torch.optim.Optim
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         torch.save(rng, tmp / RNG_FILE)
+        if scaler is not None:
+            torch.save(scaler.state_dict(), tmp / SCALER_FILE)
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
     return _write_folder_atomically(folder, write)
@@ -312,8 +341,11 @@ def _resolve_device(config: TrainConfig) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(model: ThreeDLLM, records: LanguageRecords, batch_size: int, limit: int, device: torch.device, autocast: Any) -> float | None:
-    """Mean cross-entropy per answer token over the first ``limit`` records (None when there are none)."""
+def evaluate(
+    model: ThreeDLLM, records: LanguageRecords, batch_size: int, limit: int, device: torch.device, autocast: Any, launch: Launch = SINGLE
+) -> float | None:
+    """Mean cross-entropy per answer token over the first ``limit`` records (None when there are none);
+    under a launch each process scores every ``world_size``-th batch and the sums are all-reduced."""
     n = min(limit, len(records))
     if n == 0:
         return None
@@ -321,7 +353,7 @@ def evaluate(model: ThreeDLLM, records: LanguageRecords, batch_size: int, limit:
     model.eval()
     total, count = 0.0, 0
     try:
-        for start in range(0, n, batch_size):
+        for start in range(launch.rank * batch_size, n, batch_size * launch.world_size):
             batch = records.batch(list(range(start, min(n, start + batch_size))), device)
             with autocast():
                 out = model(**batch)
@@ -330,15 +362,20 @@ def evaluate(model: ThreeDLLM, records: LanguageRecords, batch_size: int, limit:
             count += tokens
     finally:
         model.train(was_training)
+    total, count = all_reduce_sum([total, count], launch, device)
     return total / max(count, 1)
 
 
 def train(config: TrainConfig) -> TrainSummary:
     """Train (or, with ``config.resume``, continue training) a 3D-LLM; see the module docstring.
 
+    Under ``torchrun`` / ``accelerate launch`` (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE`` set) each
+    process calls this and the run is data-parallel (see the module docstring).
+
     Raises FileNotFoundError for a missing data folder, ``train.jsonl`` or map file, ValueError for
-    bad or mismatched data (feature size different from the checkpoint's) and PermissionError for an
-    output folder that cannot be written.
+    bad or mismatched data (feature size different from the checkpoint's) or settings (fp16 without
+    CUDA, fewer records per micro-batch than processes) and PermissionError for an output folder
+    that cannot be written.
     """
     data_dir = Path(config.data_dir)
     if not data_dir.is_dir():
@@ -349,6 +386,12 @@ def train(config: TrainConfig) -> TrainSummary:
     checkpoint = out / CHECKPOINT_DIR
     if checkpoint.exists() and not config.resume:
         raise ValueError(f"{checkpoint} already exists; pass --resume (resume=True) to continue it, or choose another --out")
+    launch = launch_from_env()
+    if config.batch_size < launch.world_size:
+        raise ValueError(
+            f"--batch-size {config.batch_size} is smaller than the {launch.world_size} processes launched; "
+            f"each process takes a share of every micro-batch, so raise --batch-size or launch fewer processes"
+        )
     cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     train_data = LanguageRecords(data_dir, "train", cache)
     if len(train_data) == 0:
@@ -356,20 +399,72 @@ def train(config: TrainConfig) -> TrainSummary:
     val_data = LanguageRecords(data_dir, "val", cache) if (data_dir / "val.jsonl").is_file() else None
     if val_data is not None and len(val_data) and (val_data.feature_dim, val_data.bins) != (train_data.feature_dim, train_data.bins):
         raise ValueError(f"val.jsonl in {data_dir} has {val_data.feature_dim}-d features / {val_data.bins} bins, train.jsonl {train_data.feature_dim}-d / {train_data.bins}")
-    device = _resolve_device(config)
-    bf16 = config.bf16 if config.bf16 is not None else (device.type == "cuda" and config.preset == "gpu")
+    device = launch_device(launch, _resolve_device(config))
+    precision = config.precision(device.type)
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"{device} does not support bfloat16; use --mixed-precision fp16 or no")
 
     def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+        return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16, enabled=precision != "no")
 
-    with torch_threads(config.threads), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        return _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast)
+    with torch_threads(config.threads), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []), process_group(launch, device):
+        return _run(config, train_data, val_data, out, checkpoint, device, precision, autocast, launch)
 
 
-def _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast) -> TrainSummary:
+def _shared_tokenizer(out: Path, records: LanguageRecords, vocab_size: int, launch: Launch):
+    """``_tokenizer``, written by rank 0 first and then read by the other processes."""
+    if not launch.is_main:
+        barrier(launch)
+    tokenizer = _tokenizer(out, records, vocab_size)
+    if launch.is_main:
+        barrier(launch)
+    return tokenizer
+
+
+def _data_parallel(model: ThreeDLLM, launch: Launch, device: torch.device) -> torch.nn.Module:
+    """``model`` in DistributedDataParallel under a launch (which gives every process rank 0's weights), else
+    ``model``. Parameters a micro-batch leaves unused (the location pointer without location answers)
+    are looked for each step, so that every process still takes part in every gradient all-reduce."""
+    if not launch.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+
+
+def _micro_step(net: torch.nn.Module, batch: dict[str, Any], autocast: Any, grad_accum: int, scaler: Any, launch: Launch, device: torch.device) -> tuple[float, int]:
+    """Forward and backward of this process's share of one micro-batch; the micro-batch's loss and
+    attended tokens over all processes. Each share's loss is weighted by its share of the answer
+    tokens, so the averaged gradient is that of the whole micro-batch's token-mean loss (as in one process)."""
+    with autocast():
+        output = net(**batch)
+    labelled = int((output.batch.labels[:, 1:] != IGNORE).sum())
+    loss = float(output.loss.detach())
+    all_labelled, loss_sum, tokens = all_reduce_sum([labelled, loss * labelled, int(output.batch.attention_mask.sum())], launch, device)
+    scaled = output.loss * (labelled * launch.world_size / max(all_labelled, 1)) / grad_accum
+    (scaler.scale(scaled) if scaler is not None else scaled).backward()
+    return loss_sum / max(all_labelled, 1), int(tokens)
+
+
+def _optimizer_step(model: ThreeDLLM, optimizer: torch.optim.Optimizer, scaler: Any, grad_clip: float) -> None:
+    """Clip the (unscaled) gradients, step and clear them."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _run(config, train_data, val_data, out, checkpoint, device, precision, autocast, launch) -> TrainSummary:
     from tqdm import tqdm
 
     log_path = out / LOG_FILE
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     if config.resume and checkpoint.exists():
         state = read_trainer_state(checkpoint)
         different = [k for k in ORDER_FIELDS if state["config"].get(k) != getattr(config, k)]
@@ -385,22 +480,28 @@ def _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast) 
         model.train()
         optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
         optimizer.load_state_dict(torch.load(checkpoint / OPTIMIZER_FILE, map_location=device, weights_only=True))
+        if scaler is not None and (checkpoint / SCALER_FILE).is_file():
+            scaler.load_state_dict(torch.load(checkpoint / SCALER_FILE, weights_only=True))
         rng = torch.load(checkpoint / RNG_FILE, weights_only=True)
         torch.set_rng_state(rng["cpu"])
         if device.type == "cuda" and "cuda" in rng:
             torch.cuda.set_rng_state_all(rng["cuda"])
         start = int(state["step"])
-        _cut_log(log_path, start)
+        if launch.is_main:
+            _cut_log(log_path, start)
     else:
         torch.manual_seed(config.seed)
-        tokenizer = _tokenizer(out, train_data, PRESETS[config.preset]["vocab_size"])
+        tokenizer = _shared_tokenizer(out, train_data, PRESETS[config.preset]["vocab_size"], launch)
         codec = _default_codec(train_data)
-        model_cfg = model_config(config.preset, train_data.feature_dim, codec, config.location_smoothing, dataset_map_data(config.data_dir))
+        model_cfg = model_config(
+            config.preset, train_data.feature_dim, codec, config.location_smoothing, dataset_map_data(config.data_dir), config.location_head
+        )
         model = ThreeDLLM(model_cfg, tokenizer, seed=config.seed).to(device).train()
         optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
         start = 0
-        if log_path.exists():
+        if launch.is_main and log_path.exists():
             log_path.unlink()
+    net = _data_parallel(model, launch, device)
     parameters = model.parameter_count()["total"]
     n = len(train_data)
     per_step = config.batch_size * config.grad_accum
@@ -421,10 +522,11 @@ def _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast) 
             "parameters": parameters,
             "last_loss": losses[-1] if losses else None,
             "val_loss": val_loss,
+            "world_size": launch.world_size,
         }
 
-    bar = tqdm(total=config.steps, initial=start, desc="train", unit="step", file=sys.stderr, disable=not config.progress)
-    log = open(log_path, "a", encoding="utf-8")
+    bar = tqdm(total=config.steps, initial=start, desc="train", unit="step", file=sys.stderr, disable=not (config.progress and launch.is_main))
+    log = open(log_path if launch.is_main else os.devnull, "a", encoding="utf-8")
     try:
         step = start
         for step in range(start, end):
@@ -435,16 +537,13 @@ def _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast) 
             indices = sample_indices(config.seed, n, step * per_step, per_step)
             loss_sum, tokens = 0.0, 0
             for micro in range(config.grad_accum):
-                batch = train_data.batch(indices[micro * config.batch_size : (micro + 1) * config.batch_size], device)
-                with autocast():
-                    output = model(**batch)
-                (output.loss / config.grad_accum).backward()
-                loss_sum += float(output.loss.detach())
-                tokens += int(output.batch.attention_mask.sum())
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+                batch = train_data.batch(rank_part(indices[micro * config.batch_size : (micro + 1) * config.batch_size], launch), device)
+                accumulate = launch.distributed and micro < config.grad_accum - 1  # gradients all-reduced once a step
+                with net.no_sync() if accumulate else nullcontext():
+                    micro_loss, micro_tokens = _micro_step(net, batch, autocast, config.grad_accum, scaler, launch, device)
+                loss_sum += micro_loss
+                tokens += micro_tokens
+            _optimizer_step(model, optimizer, scaler, config.grad_clip)
             loss = loss_sum / config.grad_accum
             if not math.isfinite(loss):
                 raise ValueError(f"the training loss became {loss} at step {step + 1}; lower --lr or raise --warmup")
@@ -461,15 +560,20 @@ def _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast) 
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
             if val_data is not None and (done == end or (config.eval_every and done % config.eval_every == 0)):
-                val_loss = evaluate(model, val_data, config.batch_size, config.eval_samples, device, autocast)
+                val_loss = evaluate(model, val_data, config.batch_size, config.eval_samples, device, autocast, launch)
                 if val_loss is not None:
                     log.write(json.dumps({"step": done, "val_loss": round(val_loss, 6)}) + "\n")
                     log.flush()
-                    bar.write(f"step {done}: val loss {val_loss:.4f}")
+                    if launch.is_main:
+                        bar.write(f"step {done}: val loss {val_loss:.4f}")
             if done == end or (config.checkpoint_every and done % config.checkpoint_every == 0):
-                save_checkpoint(checkpoint, model, optimizer, state_dict(done))
-        if start >= end and not checkpoint.exists():
-            save_checkpoint(checkpoint, model, optimizer, state_dict(start))
+                if launch.is_main:
+                    save_checkpoint(checkpoint, model, optimizer, state_dict(done), scaler)
+                barrier(launch)
+        if start >= end:  # nothing to train: make sure there is a checkpoint
+            if launch.is_main and not checkpoint.exists():
+                save_checkpoint(checkpoint, model, optimizer, state_dict(start), scaler)
+            barrier(launch)
     finally:
         log.close()
         bar.close()
@@ -487,4 +591,6 @@ def _run(config, train_data, val_data, out, checkpoint, device, bf16, autocast) 
         parameters=parameters,
         device=str(device),
         log=log_path,
+        rank=launch.rank,
+        world_size=launch.world_size,
     )

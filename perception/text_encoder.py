@@ -8,6 +8,7 @@ hidden states over the attention mask, L2-normalise. The model is loaded from a 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -175,3 +176,9 @@ class SentenceEncoder:
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)  # (B, D)
         pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)  # (B, D), unit rows
         return pooled.float().cpu().numpy()
+
+
+@functools.lru_cache(maxsize=1)
+def shared_encoder() -> SentenceEncoder:
+    """The default ``SentenceEncoder``, loaded once per process (workers reuse it across jobs)."""
+    return SentenceEncoder.from_path()

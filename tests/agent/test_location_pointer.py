@@ -1,0 +1,168 @@
+"""The pointer location head (agent.location_pointer) and the scene encoder's local context."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from agent.llm3d import POINTER_FILE, SmallLlama, ThreeDLLM, ThreeDLLMConfig
+from agent.location_codec import LocationCodec
+from agent.location_pointer import LocationPointer, PointerConfig, pointer_positions
+from agent.scene_encoder import SceneEncoderConfig, neighbour_mean
+from agent.tokenizer import train_tokenizer
+from tests.agent.corpus import sentences_with_locations
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+C = 16
+CODEC = LocationCodec((-5.0, 0.0, -4.0), (5.0, 3.0, 4.0), bins=64)
+PROMPT = "find the mug"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(sentences_with_locations(50, 0, max_words=8), vocab_size=400, location_bins=64)
+
+
+def _config(pointer: PointerConfig | None = PointerConfig()) -> ThreeDLLMConfig:
+    encoder = SceneEncoderConfig(feature_dim=C, dim=32, queries=8, layers=1, heads=2, frequencies=4, context_layers=1)
+    lm = SmallLlama(hidden=64, layers=2, heads=2, intermediate=128, max_positions=128)
+    return ThreeDLLMConfig(encoder, CODEC, lm, pointer=pointer)
+
+
+def _mug_scenes(b: int, seed: int, n: int = 24):
+    """Random scenes where one point (the mug) has feature e0; returns points, features, mug positions."""
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = torch.tensor(CODEC.lower), torch.tensor(CODEC.upper)
+    points = lo + torch.rand(b, n, 3, generator=g) * (hi - lo)  # (B, N, 3)
+    features = torch.nn.functional.normalize(torch.randn(b, n, C, generator=g), dim=-1)
+    mug = torch.randint(0, n, (b,), generator=g)
+    features[torch.arange(b), mug] = torch.nn.functional.one_hot(torch.tensor(0), C).float()
+    return points, features, points[torch.arange(b), mug]
+
+
+def _answers(targets: torch.Tensor) -> list[str]:
+    return ["go to the mug " + "".join(CODEC.encode_point(t.numpy())) + "." for t in targets]
+
+
+def _errors(texts: list[str], targets: torch.Tensor) -> np.ndarray:
+    errors = []
+    for text, target in zip(texts, targets):
+        tokens = re.findall(r"<loc\d+>", text)[:3]
+        errors.append(np.linalg.norm(CODEC.decode_point(tokens) - target.numpy()) if len(tokens) == 3 else math.inf)
+    return np.asarray(errors)
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer):
+    """A tiny pointer model trained for 120 steps to write the mug's location."""
+    model = ThreeDLLM(_config(), tokenizer, seed=0).train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(120):
+        points, features, targets = _mug_scenes(16, seed=step)
+        loss = model(points, features, None, [PROMPT] * 16, _answers(targets)).loss
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
+
+
+def test_pointer_mixture_follows_points_and_conditions_on_written_bins():
+    pointer = LocationPointer(PointerConfig(sigma=0.5), hidden=4, point_dim=4, bins=16)
+    coords = torch.tensor([[[2.0, 10.0, 5.0], [12.0, 3.0, 9.0]]]).expand(4, -1, -1)  # (T=4, N=2, 3) bins
+    log_alpha = torch.tensor([0.7, 0.3]).log().expand(4, -1)
+    axis = torch.tensor([0, 1, 1, 2])
+    previous = torch.tensor([[0, 0], [12, 0], [2, 0], [12, 3]])  # x (and y) written so far
+    log_p = pointer.location_log_probs(log_alpha, coords, axis, previous)  # (4, 16)
+    assert torch.allclose(log_p.logsumexp(dim=1), torch.zeros(4), atol=1e-5)
+    assert log_p.argmax(dim=1).tolist() == [2, 3, 10, 9]  # x of the likelier point; y, z of the point whose x was written
+    mass = log_p[0].exp()  # each point's share lies within a bin of its own
+    assert abs(mass[1:4].sum().item() - 0.7) < 0.01 and abs(mass[11:14].sum().item() - 0.3) < 0.01
+
+
+def test_mix_moves_location_mass_only():
+    pointer = LocationPointer(PointerConfig(), hidden=4, point_dim=4, bins=3)
+    logits = torch.randn(2, 7)  # ids 4, 5, 6 are the location tokens
+    ids = torch.tensor([4, 5, 6])
+    log_pointer = torch.tensor([[0.0, -50.0, -50.0]]).log_softmax(dim=1).expand(2, -1)
+    out = pointer.mix(logits, torch.randn(2, 4), log_pointer, ids, torch.tensor([True, False]))
+    logp = logits.log_softmax(dim=1)
+    assert torch.allclose(out.logsumexp(dim=1), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(out[:, :4], logp[:, :4], atol=1e-5)  # other tokens keep the LM's probabilities
+    assert torch.allclose(out[:, 4:].logsumexp(dim=1), logp[:, 4:].logsumexp(dim=1), atol=1e-5)
+    assert out[0, 4] > logp[0, 4]  # the pointer's bin gains
+    assert torch.allclose(out[1], logp[1], atol=1e-5)  # an empty scene: the LM's distribution
+
+
+def test_pointer_positions_from_labels():
+    bin_of = torch.full((20,), -1)
+    bin_of[10:20] = torch.arange(10)  # ids 10..19 are bins 0..9
+    labels = torch.tensor([[-100, 3, 11, 12, 13, 4, 15, 16, 17, 18, 19, 10, 2]])
+    at = pointer_positions(labels, bin_of)
+    assert at.axis.tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2]
+    assert at.position.tolist() == [1, 2, 3, 5, 6, 7, 8, 9, 10]  # logits at t predict label t + 1
+    assert at.start.tolist() == [1, 1, 1, 5, 5, 5, 8, 8, 8]
+    assert at.previous[:, 0].tolist() == [1, 1, 1, 5, 5, 5, 8, 8, 8]  # the triple's x bin
+    assert at.previous[2, 1].item() == 2 and at.previous[8, 1].item() == 9  # its y bin, used for z
+
+
+def test_neighbour_mean_averages_the_nearest_real_points():
+    g = torch.Generator().manual_seed(0)
+    points = torch.randn(2, 30, 3, generator=g)
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    mask[1, 12:] = False
+    values = torch.randn(60, 5, generator=g)
+    pooled = torch.sparse.mm(neighbour_mean(points, mask, 4), values).view(2, 30, 5)
+    near = torch.cdist(points[1, :12], points[1, :12]).topk(4, largest=False).indices  # (12, 4)
+    assert torch.allclose(pooled[1, :12], values.view(2, 30, 5)[1, :12][near].mean(dim=1), atol=1e-5)
+    assert pooled[1, 12:].abs().sum() == 0  # padding pools nothing
+
+
+def test_a_trained_pointer_writes_the_mug_location_on_new_scenes(trained):
+    points, features, targets = _mug_scenes(32, seed=10_000)
+    texts = trained.generate(points, features, None, [PROMPT] * 32, max_new_tokens=12)
+    errors = _errors(texts, targets)
+    assert np.median(errors) < 0.3, (np.median(errors), texts[:3])  # a bin is 0.16 m wide here
+
+
+def test_teacher_forced_and_generated_location_tokens_agree(trained):
+    points, features, _ = _mug_scenes(4, seed=20_000)
+    texts = trained.generate(points, features, None, [PROMPT] * 4, max_new_tokens=12)
+    out = trained(points, features, None, [PROMPT] * 4, texts)
+    ids, labels = out.batch.input_ids, out.batch.labels
+    location = set(trained.location_ids)
+    checked = 0
+    for b in range(4):
+        for t in range(1, ids.shape[1]):
+            # inside a group (the previous label is a location token too) generation chose among location tokens only
+            if int(labels[b, t]) in location and int(labels[b, t - 1]) in location:
+                best = trained.location_ids[int(out.logits[b, t - 1, trained.location_ids].argmax())]
+                assert best == int(labels[b, t])
+                checked += 1
+    assert checked >= 8
+
+
+def test_save_and_load_keep_the_pointer(tokenizer, tmp_path):
+    model = ThreeDLLM(_config(), tokenizer, seed=3).eval()
+    points, features, targets = _mug_scenes(2, seed=1)
+    before = model(points, features, None, [PROMPT] * 2, _answers(targets)).logits
+    model.save_pretrained(tmp_path / "m")
+    loaded = ThreeDLLM.from_pretrained(tmp_path / "m")
+    assert loaded.config.pointer == PointerConfig()
+    assert torch.allclose(loaded(points, features, None, [PROMPT] * 2, _answers(targets)).logits, before, atol=1e-5)
+    (tmp_path / "m" / POINTER_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match=POINTER_FILE):
+        ThreeDLLM.from_pretrained(tmp_path / "m")
+
+
+def test_empty_scenes_give_finite_losses_and_answers(tokenizer):
+    model = ThreeDLLM(_config(), tokenizer, seed=4)
+    points, features = torch.zeros(2, 5, 3), torch.zeros(2, 5, C)
+    mask = torch.zeros(2, 5, dtype=torch.bool)  # nothing mapped yet
+    loss = model(points, features, mask, [PROMPT] * 2, ["go to <loc1><loc2><loc3>.", "no"]).loss
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert len(model.generate(points, features, mask, [PROMPT] * 2, max_new_tokens=6)) == 2
