@@ -41,6 +41,13 @@ MAP_CONSTRUCTIONS = {
 """``nav3d map --construction`` name -> (module, class) of a ``FeatureMap`` taking (extractor, MapConfig)."""
 
 
+PLANNER_CHOICES = ("llm", "llm-grounded", "oracle", "frontier")
+"""``--planner`` names (``agent.episode_runner.PLANNERS``, without importing torch to parse arguments)."""
+PLANNER_HELP = (
+    "llm: the 3D-LLM (default); llm-grounded: its steps, object waypoints looked up in the agent's map; oracle: the episode's "
+    "ground-truth plan; frontier: no language model, the subgoals' target phrases searched for in the agent's map by frontier exploration"
+)
+
 RUN_SCENE = "house:900000"
 """``nav3d run``'s default scene: a generated house outside the seeds the shipped models were trained on (the held-out range 900000+)."""
 
@@ -77,13 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="seed of the generated instruction episode (default 0)")
     run.add_argument("--dataset", type=Path, default=None, help="take the episode from a habitat-lab instruction dataset (.json/.json.gz) instead")
     run.add_argument("--episode-index", type=int, default=0, help="which episode of --dataset (default 0)")
-    run.add_argument("--planner", choices=("llm", "llm-grounded", "oracle"), default="llm",
-                     help="llm: the 3D-LLM (default); llm-grounded: its steps, object waypoints looked up in the agent's map; oracle: the episode's ground-truth plan")
+    run.add_argument("--planner", choices=PLANNER_CHOICES, default="llm", help=PLANNER_HELP)
     run.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
     run.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     run.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
     run.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps,
-                     help=f"frontier-exploration actions before the first plan, 0 = a turn in place instead (default {LoopConfig.explore_steps})")
+                     help=f"frontier-exploration actions before the first plan, and again for each target not yet in the map; 0 = a turn in place instead (default {LoopConfig.explore_steps})")
     run.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     run.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
     run.add_argument("--out", type=Path, default=Path("outputs/run"), help="rollout folder: video.mp4, steps.jsonl, plan.json, events.jsonl, metrics.json")
@@ -98,15 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--fps", type=int, default=10, help="frames per second (default 10)")
     replay.set_defaults(func=_replay)
 
-    evaluate = sub.add_parser("eval", help="run the agent over a dataset of instruction episodes: per-episode results.jsonl (resumable), summary table and plot")
-    evaluate.add_argument("dataset", type=Path, help="habitat-lab instruction episode dataset (.json/.json.gz; nav3d episodes --task instruction)")
-    evaluate.add_argument("--out", type=Path, required=True, help="folder for results.jsonl, summary.json, summary.md, success_by_subgoals.png")
-    evaluate.add_argument("--planner", choices=("llm", "llm-grounded", "oracle"), default="llm",
-                          help="llm: the 3D-LLM (default); llm-grounded: its steps, object waypoints looked up in the agent's map; oracle: ground-truth plans")
+    evaluate = sub.add_parser("eval", help="run the agent over a dataset of instruction or ObjectNav episodes: per-episode results.jsonl (resumable), summary table and plot")
+    evaluate.add_argument("dataset", type=Path, help="habitat-lab instruction or ObjectNav episode dataset (.json/.json.gz; nav3d episodes --task instruction|objectnav)")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for results.jsonl, summary.json, summary.md, success_by_subgoals.png (instruction episodes)")
+    evaluate.add_argument("--planner", choices=PLANNER_CHOICES, default="llm", help=PLANNER_HELP)
     evaluate.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
     evaluate.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     evaluate.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
-    evaluate.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps, help=f"frontier-exploration actions before the first plan (default {LoopConfig.explore_steps})")
+    evaluate.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps, help=f"frontier-exploration actions before the first plan, and again for each target not yet in the map (default {LoopConfig.explore_steps})")
     evaluate.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     evaluate.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
     evaluate.add_argument("--record", type=Path, default=None, help="folder for each episode's rollout (video.mp4, steps.jsonl, plan.json, ...; nav3d replay renders them)")
@@ -202,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, required=True, help="dataset folder with train.jsonl (and val.jsonl, maps/)")
     train.add_argument("--out", type=Path, required=True, help="output folder: tokenizer/, checkpoint-last/, training_log.jsonl")
     train.add_argument("--preset", choices=sorted(PRESETS), default=defaults.preset,
-                       help=f"model size (default {defaults.preset}: ~12M parameters, ~27 min on one CPU thread; gpu: ~130M, bf16 on CUDA; tiny: smoke tests)")
+                       help=f"model size (default {defaults.preset}: ~7M parameters, ~30 min for 1,800 steps on one quiet CPU thread; gpu: ~130M, bf16 on CUDA; tiny: smoke tests)")
     train.add_argument("--steps", type=int, default=defaults.steps, help=f"optimiser steps in all (default {defaults.steps})")
     train.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"records per micro-batch (default {defaults.batch_size})")
     train.add_argument("--grad-accum", type=int, default=defaults.grad_accum,
@@ -390,7 +395,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from agent.episode_eval import EpisodeEvalConfig, evaluate_episodes, summary_table
 
     if not args.dataset.exists():
-        raise FileNotFoundError(f"episode dataset {args.dataset} does not exist; make one with nav3d episodes --task instruction --out DIR")
+        raise FileNotFoundError(f"episode dataset {args.dataset} does not exist; make one with nav3d episodes --task instruction|objectnav --out DIR")
     if args.limit is not None and args.limit < 0:
         raise ValueError(f"--limit must be >= 0, got {args.limit}")
     config = EpisodeEvalConfig(
@@ -401,7 +406,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     summary = evaluate_episodes(args.dataset, args.out, config, limit=args.limit, record=args.record, ray=args.ray)
     Console().print(Markdown(summary_table(summary)))
     recorded = f"; rollouts in {args.record}/" if args.record is not None else ""
-    print(f"wrote {args.out}/ (results.jsonl, summary.json, summary.md, success_by_subgoals.png, trajectories/){recorded}", file=sys.stderr)
+    plot = ", success_by_subgoals.png" if summary["task"] == "instruction" else ""
+    print(f"wrote {args.out}/ (results.jsonl, summary.json, summary.md{plot}, trajectories/){recorded}", file=sys.stderr)
     return 0
 
 

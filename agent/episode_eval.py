@@ -1,17 +1,24 @@
-"""``nav3d eval``: the agent loop over a dataset of instruction episodes, resumable and in parallel.
+"""``nav3d eval``: the agent loop over a dataset of instruction or ObjectNav episodes, resumable and
+in parallel.
+
+An ObjectNav dataset (``nav3d episodes --task objectnav``) runs each episode as the instruction
+"find a <category>" in the ObjectNav env (``agent.episode_runner.task_episode``), which scores it
+with its own measures; a dataset holds one task, and an output folder's results must all be of it.
 
 Output folder (``shared/DESIGN.md``):
 
 - ``results.jsonl``: one line per finished episode, appended and flushed as each one ends: its ids,
-  instruction and number of subgoals, the env's measures and the loop's (``run_episode``), the
-  first plan scored against the episode's ground-truth decomposition (``decomposition``: step keys
-  right, steps right within 0.5 m, whole plan right), and ``stamp``: the evaluation config, the
+  ``task`` ("instruction" or "objectnav"), instruction and number of subgoals, the env's measures
+  and the loop's (``run_episode``), the first plan scored against the episode's ground-truth
+  decomposition (``decomposition``: step keys right, steps right within 0.5 m, whole plan right;
+  for ObjectNav against its one "find" step), and ``stamp``: the evaluation config, the
   dataset file and the code version (nav3d version, git commit) that produced the line, so a table
   can be reproduced. On restart, episodes with a line are skipped; a half-written last line (a
   crash mid-write) is dropped, never the finished ones before it.
 - ``summary.json`` and ``summary.md``: means over the finished episodes (success, SPL, soft SPL,
-  distance to goal, decomposition success, plan latency) and success by number of subgoals;
-- ``success_by_subgoals.png``: that breakdown as a bar chart;
+  distance to goal, decomposition success, plan latency) and success by number of subgoals; for
+  ObjectNav: success, SPL, soft SPL, distance to goal, steps and plan latency only;
+- ``success_by_subgoals.png``: that breakdown as a bar chart (instruction episodes only);
 - ``trajectories/<episode id>.png``: each episode's top-down view at its end (the agent's own map,
   the path walked, the last plan's waypoints; ``agent.recording.topdown_panel``);
 - with ``record``: ``<record>/<episode id>/``, each episode's rollout folder (``agent.recording``:
@@ -36,14 +43,18 @@ from typing import Any
 
 import numpy as np
 
+from envs.episodes import TASK_INSTRUCTION, TASK_OBJECTNAV
+
 RESULTS_FILE = "results.jsonl"
+EVAL_TASKS = (TASK_INSTRUCTION, TASK_OBJECTNAV)
 
 
 @dataclass(frozen=True)
 class EpisodeEvalConfig:
-    """How each episode runs: the agent's parts (``agent.episode_runner``: planner "llm"|"oracle",
-    policy "map"|"oracle", checkpoint folder, map construction), the sensor ``size`` in pixels, the
-    env's ``max_steps``, the exploration budget before the first plan, and the parallelism
+    """How each episode runs: the agent's parts (``agent.episode_runner``: planner
+    "llm"|"llm-grounded"|"oracle"|"frontier", policy "map"|"oracle", checkpoint folder, map
+    construction), the sensor ``size`` in pixels, the env's ``max_steps``, the exploration budget
+    (actions before the first plan, and again per target not yet in the map), and the parallelism
     (``workers`` processes with ``threads`` torch threads each)."""
 
     planner: str = "llm"
@@ -57,16 +68,13 @@ class EpisodeEvalConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
-        from agent.episode_runner import PLANNERS, POLICIES
+        from agent.episode_runner import check_parts
 
-        if self.planner not in PLANNERS:
-            raise ValueError(f"unknown planner {self.planner!r}; choose one of {list(PLANNERS)}")
-        if self.policy not in POLICIES:
-            raise ValueError(f"unknown policy {self.policy!r}; choose one of {list(POLICIES)}")
         for name in ("size", "max_steps", "workers", "threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"EpisodeEvalConfig.{name} must be an integer >= 1, got {value!r}")
+        check_parts(self.planner, self.policy, self.explore_steps)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +110,7 @@ def evaluate_episodes(
     record: str | Path | None = None,
     ray: str | bool | None = None,
 ) -> dict[str, Any]:
-    """Run every instruction episode of ``dataset`` (habitat-lab JSON/JSON.gz) not yet in
+    """Run every episode of ``dataset`` (habitat-lab JSON/JSON.gz, instruction or ObjectNav) not yet in
     ``out_dir/results.jsonl`` (at most ``limit`` new ones), then write the summary; returns it.
     ``record``: a folder for each episode's rollout (module doc); None records none. ``ray``: None
     runs here; True on this machine's Ray instance, a string on the Ray cluster at that address
@@ -111,19 +119,19 @@ def evaluate_episodes(
 
     from agent.language_dataset import code_version
     from envs.dataset import load_dataset
-    from envs.episodes import InstructionEpisode
     from envs.files import atomic_write_text, writable_folder
 
     episodes = load_dataset(dataset)
-    wrong = [type(e).__name__ for e in episodes if not isinstance(e, InstructionEpisode)]
-    if wrong:
-        raise ValueError(f"{dataset} holds {wrong[0]}s; nav3d eval runs instruction episodes (make them with nav3d episodes --task instruction)")
+    task = dataset_task(episodes, dataset)
     out = writable_folder(out_dir, "--out")
     writable_folder(out / "trajectories")
     if record is not None:
         writable_folder(record, "--record")
     results = out / RESULTS_FILE
     rows, broken = read_results(results)
+    other = sorted({row_task(r) for r in rows} - {task})
+    if other:
+        raise ValueError(f"{results} holds {other[0]} results but {dataset} holds {task} episodes; give another --out")
     if broken:  # drop the half-written line, keep every finished one
         atomic_write_text(results, "".join(json.dumps(r) + "\n" for r in rows))
     done = {r["episode_id"] for r in rows}
@@ -142,8 +150,28 @@ def evaluate_episodes(
     summary = summarize(rows)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(out / "summary.md", summary_table(summary) + "\n")
-    plot_success_by_subgoals(summary, out / "success_by_subgoals.png")
+    if task == TASK_INSTRUCTION:
+        plot_success_by_subgoals(summary, out / "success_by_subgoals.png")
     return summary
+
+
+def dataset_task(episodes: list, dataset: str | Path) -> str:
+    """The one task ("instruction" or "objectnav") of a dataset's episodes; a ValueError naming the
+    problem when they mix tasks or are of a task ``nav3d eval`` does not run."""
+    tasks = sorted({e.task for e in episodes})
+    if len(tasks) > 1:
+        raise ValueError(f"{dataset} mixes episode tasks {tasks}; nav3d eval runs one task per dataset")
+    if tasks and tasks[0] not in EVAL_TASKS:
+        raise ValueError(
+            f"{dataset} holds {tasks[0]} episodes; nav3d eval runs instruction or ObjectNav episodes "
+            "(make them with nav3d episodes --task instruction|objectnav)"
+        )
+    return tasks[0] if tasks else TASK_INSTRUCTION
+
+
+def row_task(row: dict) -> str:
+    """A result row's task (rows written before ObjectNav eval have none: instruction)."""
+    return row.get("task", TASK_INSTRUCTION)
 
 
 def _run_all(episodes: list, config: EpisodeEvalConfig, trajectories: Path, record: Path | None, ray: str | bool | None = None):
@@ -193,18 +221,20 @@ class EpisodeWorker:
 
 
 def _episode_env(episode, config: EpisodeEvalConfig):
-    """An ``InstructionEnv`` that can run ``episode`` (and any other, passed to ``reset``)."""
-    from envs.gym_env import InstructionEnv
+    """An env of ``episode``'s task (``InstructionEnv`` or ``ObjectNavEnv``) that can run it (and any
+    other of that task, passed to ``reset``)."""
+    from envs.gym_env import InstructionEnv, ObjectNavEnv
     from envs.simulator import SensorConfig
 
-    return InstructionEnv(episodes=[episode], sensor=SensorConfig(width=config.size, height=config.size), max_episode_steps=config.max_steps)
+    env_class = ObjectNavEnv if episode.task == TASK_OBJECTNAV else InstructionEnv
+    return env_class(episodes=[episode], sensor=SensorConfig(width=config.size, height=config.size), max_episode_steps=config.max_steps)
 
 
 def evaluate_episode(episode, config: EpisodeEvalConfig, trajectories: Path | None = None, record: Path | None = None, env=None) -> dict[str, Any]:
     """One episode with the agent of ``config``: its result row (module doc), without the stamp; its
     top-down image goes to ``trajectories/<id>.png`` and its rollout folder under ``record``.
-    ``env``: an ``InstructionEnv`` to run it in, kept open (default: a new one, closed after)."""
-    from agent.episode_runner import build_agent, run_episode
+    ``env``: an env of the episode's task to run it in, kept open (default: a new one, closed after)."""
+    from agent.episode_runner import build_agent, run_episode, task_episode
     from agent.recording import RolloutRecorder, topdown_panel
     from envs.files import atomic_write_bytes
     from envs.types import yaw_from_quat
@@ -233,17 +263,19 @@ def evaluate_episode(episode, config: EpisodeEvalConfig, trajectories: Path | No
         yaw = yaw_from_quat(np.asarray(result.steps[-1].rotation)) if result.steps else 0.0
         image = topdown_panel(agent.map.occupancy_grid(), np.stack(recorder.path), waypoints, None, yaw, 256)
         atomic_write_bytes(trajectories / f"{name}.png", _png(image))
+    followed = task_episode(episode)  # an ObjectNav episode as its one "find" step
     decomposition = None
     if agent.plans:
-        truth = OraclePlanner(episode, sim.scene, sim.navigation, quantize=False).plan(None, start=np.asarray(episode.start_position))
+        truth = OraclePlanner(followed, sim.scene, sim.navigation, quantize=False).plan(None, start=np.asarray(episode.start_position))
         score = score_decomposition(agent.plans[0].steps, truth.steps)
         decomposition = {"key_right": score.key_right, "right": score.right, "slots": score.slots,
                          "keys_exact": score.key_right == score.slots, "plan_exact": score.plan_exact, "errors": list(score.errors)}
     return {
         "episode_id": episode.episode_id,
         "scene_id": episode.scene_id,
-        "instruction": episode.instruction,
-        "subgoals": len(episode.subgoals),
+        "task": episode.task,
+        "instruction": result.instruction,
+        "subgoals": len(followed.subgoals),
         "metrics": result.metrics,
         "decomposition": decomposition,
         "first_plan": result.plans[0]["text"] if result.plans else None,
@@ -265,36 +297,48 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-SUMMARY_MEASURES = ("success", "spl", "soft_spl", "distance_to_goal", "subgoal_fraction", "num_steps", "plan_latency_s", "steps_per_s")
+SUMMARY_MEASURES = {
+    TASK_INSTRUCTION: ("success", "spl", "soft_spl", "distance_to_goal", "subgoal_fraction", "num_steps", "plan_latency_s", "steps_per_s"),
+    TASK_OBJECTNAV: ("success", "spl", "soft_spl", "distance_to_goal", "num_steps", "plan_latency_s", "steps_per_s"),
+}
+"""The measures a summary averages, by task."""
+DECOMPOSITION_MEASURES = ("decomposition_keys_exact", "decomposition_exact")
 
 
 def summarize(rows: list[dict]) -> dict[str, Any]:
-    """Means of ``SUMMARY_MEASURES`` over ``rows``, decomposition success (share of episodes whose
-    first plan names every step right, and with every waypoint within 0.5 m), and success by the
-    number of subgoals."""
-    out: dict[str, Any] = {"episodes": len(rows)}
-    for key in SUMMARY_MEASURES:
+    """The ``task`` of ``rows`` (one; mixed tasks are a ValueError) and the means of its
+    ``SUMMARY_MEASURES`` over them; for instruction episodes also decomposition success (share of
+    episodes whose first plan names every step right, and with every waypoint within 0.5 m) and
+    success by the number of subgoals."""
+    tasks = sorted({row_task(r) for r in rows})
+    if len(tasks) > 1:
+        raise ValueError(f"the results mix episode tasks {tasks}; summarize each task's results on their own")
+    task = tasks[0] if tasks else TASK_INSTRUCTION
+    out: dict[str, Any] = {"task": task, "episodes": len(rows)}
+    for key in SUMMARY_MEASURES[task]:
         values = [float(r["metrics"][key]) for r in rows if isinstance(r["metrics"].get(key), (int, float)) and math.isfinite(float(r["metrics"][key]))]
         out[key] = float(np.mean(values)) if values else None
-    scored = [r["decomposition"] for r in rows if r.get("decomposition")]
-    out["decomposition_keys_exact"] = float(np.mean([d["keys_exact"] for d in scored])) if scored else None
-    out["decomposition_exact"] = float(np.mean([d["plan_exact"] for d in scored])) if scored else None
-    by = defaultdict(list)
-    for r in rows:
-        by[int(r["subgoals"])].append(float(r["metrics"].get("success", 0.0)))
-    out["success_by_subgoals"] = {str(k): {"episodes": len(v), "success": float(np.mean(v))} for k, v in sorted(by.items())}
+    if task == TASK_INSTRUCTION:
+        scored = [r["decomposition"] for r in rows if r.get("decomposition")]
+        out["decomposition_keys_exact"] = float(np.mean([d["keys_exact"] for d in scored])) if scored else None
+        out["decomposition_exact"] = float(np.mean([d["plan_exact"] for d in scored])) if scored else None
+        by = defaultdict(list)
+        for r in rows:
+            by[int(r["subgoals"])].append(float(r["metrics"].get("success", 0.0)))
+        out["success_by_subgoals"] = {str(k): {"episodes": len(v), "success": float(np.mean(v))} for k, v in sorted(by.items())}
     configs = {json.dumps(r.get("stamp", {}).get("config"), sort_keys=True) for r in rows}
     out["configs"] = [json.loads(c) for c in sorted(configs)]
     return out
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    """A Markdown table of a summary (one row per measure, then success by subgoals)."""
-    lines = ["| measure | value |", "| --- | --- |", f"| episodes | {summary['episodes']} |"]
-    for key in (*SUMMARY_MEASURES, "decomposition_keys_exact", "decomposition_exact"):
+    """A Markdown table of a summary (one row per measure of its task, then success by subgoals)."""
+    task = summary.get("task", TASK_INSTRUCTION)
+    lines = ["| measure | value |", "| --- | --- |", f"| task | {task} |", f"| episodes | {summary['episodes']} |"]
+    for key in (*SUMMARY_MEASURES[task], *(DECOMPOSITION_MEASURES if task == TASK_INSTRUCTION else ())):
         value = summary.get(key)
         lines.append(f"| {key} | {'n/a' if value is None else f'{value:.3f}'} |")
-    for k, v in summary["success_by_subgoals"].items():
+    for k, v in summary.get("success_by_subgoals", {}).items():
         lines.append(f"| success with {k} subgoal{'s' if k != '1' else ''} ({v['episodes']} episodes) | {v['success']:.3f} |")
     return "\n".join(lines)
 

@@ -1,12 +1,20 @@
-"""One instruction episode end to end: an ``InstructionEnv`` and an :class:`agent.loop.Agent` built
-from named parts, stepped until the episode ends, with what happened returned (and recorded by the
-caller when asked).
+"""One episode end to end: an env (``InstructionEnv``, or ``ObjectNavEnv`` for ObjectNav episodes)
+and an :class:`agent.loop.Agent` built from named parts, stepped until the episode ends, with what
+happened returned (and recorded by the caller when asked).
+
+An ObjectNav episode runs through the same loop as a one-step instruction, "find a <category>"
+(``task_episode``: one object subgoal holding the episode's goals and view points); the agent STOPs
+at its waypoint and the ObjectNav env's measures (success within 0.1 m of a view point, SPL, soft
+SPL, distance to goal) decide.
 
 Parts, as baselines are named in an evaluation table:
 
 - planner ``"llm"``: the 3D-LLM (``ThreeDLLMPlanner``, a checkpoint folder, default the shipped
   one); ``"llm-grounded"``: its steps with object waypoints looked up in the agent's map
-  (``MapGroundedPlanner``); ``"oracle"``: the episode's ground-truth plan (``OraclePlanner``);
+  (``MapGroundedPlanner``); ``"oracle"``: the episode's ground-truth plan (``OraclePlanner``; for
+  ObjectNav the view point nearest by geodesic distance); ``"frontier"``: no language model, the
+  subgoals' target phrases found in the agent's map while exploring frontiers
+  (``agent.frontier_planner``, which states what it is given; needs ``explore_steps`` > 0);
 - policy ``"map"``: ``MapPlannerPolicy`` on the agent's own occupancy grid; ``"oracle"``:
   ``OracleFollower`` on the simulator's navigation (privileged);
 - exploration before the first plan: ``FrontierExplorer`` on the agent's own grid when
@@ -27,10 +35,10 @@ import numpy as np
 
 from agent.loop import Agent
 from agent.loop_config import LoopConfig
-from envs.episodes import InstructionEpisode
+from envs.episodes import InstructionEpisode, ObjectNavEpisode, Subgoal
 from envs.types import Action, Frame
 
-PLANNERS = ("llm", "llm-grounded", "oracle")
+PLANNERS = ("llm", "llm-grounded", "oracle", "frontier")
 POLICIES = ("map", "oracle")
 
 
@@ -69,8 +77,51 @@ class EpisodeResult:
     steps: list[StepRecord] = field(default_factory=list)
 
 
+def check_parts(planner: str, policy: str, explore_steps: int) -> None:
+    """A ValueError unless ``planner`` and ``policy`` are known names and ``explore_steps`` (actions)
+    lets the frontier planner explore."""
+    if planner not in PLANNERS:
+        raise ValueError(f"unknown planner {planner!r}; choose one of {list(PLANNERS)}")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose one of {list(POLICIES)}")
+    if planner == "frontier" and explore_steps == 0:
+        raise ValueError("the frontier planner finds its targets by exploring: give it explore_steps > 0 (LoopConfig / --explore-steps)")
+
+
+def objectnav_instruction(category: str) -> str:
+    """The instruction an ObjectNav episode is run with: ``"find a <category>"`` ("an" before a vowel)."""
+    return f"find {'an' if category[:1].lower() in 'aeiou' else 'a'} {category}"
+
+
+def task_episode(episode: InstructionEpisode | ObjectNavEpisode) -> InstructionEpisode:
+    """The instruction episode the agent follows: ``episode`` itself, or an ObjectNav episode as one
+    object subgoal (module doc); anything else is a ValueError."""
+    if isinstance(episode, InstructionEpisode):
+        return episode
+    if not isinstance(episode, ObjectNavEpisode):
+        raise ValueError(f"the agent runs instruction and ObjectNav episodes, got a {type(episode).__name__} ({getattr(episode, 'episode_id', '?')})")
+    return InstructionEpisode(
+        episode_id=episode.episode_id, scene_id=episode.scene_id, start_position=episode.start_position,
+        start_rotation=episode.start_rotation, info=dict(episode.info), instruction=objectnav_instruction(episode.object_category),
+        subgoals=(Subgoal(kind="object", target=episode.object_category, goals=episode.goals),),
+    )
+
+
+def check_category(episode: InstructionEpisode | ObjectNavEpisode, scene) -> None:
+    """A ValueError naming the scene's categories when an ObjectNav episode asks for one that no
+    object of ``scene`` has (nothing to check for instruction episodes)."""
+    if not isinstance(episode, ObjectNavEpisode):
+        return
+    categories = sorted({obj.category for obj in scene.objects.values()})
+    if episode.object_category not in categories:
+        raise ValueError(
+            f"ObjectNav episode {episode.episode_id!r} asks for category {episode.object_category!r}, which no object of "
+            f"scene {episode.scene_id!r} has (its categories: {', '.join(categories)})"
+        )
+
+
 def build_agent(
-    episode: InstructionEpisode,
+    episode: InstructionEpisode | ObjectNavEpisode,
     scene,
     simulator,
     planner: str = "llm",
@@ -80,8 +131,10 @@ def build_agent(
     config: LoopConfig = LoopConfig(),
     encoder=None,
 ) -> Agent:
-    """An ``Agent`` for ``episode`` in ``scene`` (module doc names the parts). ``simulator`` gives
-    the agent's body (``agent_config``) and, for the oracle parts only, the navigation."""
+    """An ``Agent`` for ``episode`` (instruction or ObjectNav) in ``scene`` (module doc names the
+    parts). ``simulator`` gives the agent's body (``agent_config``) and, for the oracle parts only,
+    the navigation."""
+    from agent.frontier_planner import FrontierBaselinePlanner
     from agent.grounded_planner import MapGroundedPlanner
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
     from agent.scene_maps import check_construction, new_feature_map
@@ -89,10 +142,9 @@ def build_agent(
     from perception.semantic_text import SemanticTextExtractor
     from policies import FrontierExplorer, MapPlannerPolicy, OracleFollower
 
-    if planner not in PLANNERS:
-        raise ValueError(f"unknown planner {planner!r}; choose one of {list(PLANNERS)}")
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; choose one of {list(POLICIES)}")
+    check_parts(planner, policy, config.explore_steps)
+    check_category(episode, scene)
+    episode = task_episode(episode)
     map_data: dict[str, Any] = {}
     if planner in ("llm", "llm-grounded"):
         llm = ThreeDLLMPlanner.from_pretrained(checkpoint)
@@ -108,6 +160,8 @@ def build_agent(
     feature_map = new_feature_map(construction, extractor, map_config)
     if planner == "oracle":
         the_planner = OraclePlanner(episode, scene, simulator.navigation, quantize=False)  # exact: an upper bound
+    elif planner == "frontier":
+        the_planner = FrontierBaselinePlanner(episode)
     body = simulator.agent_config
     if policy == "map":
         the_policy = MapPlannerPolicy(feature_map.occupancy_grid, body, goal_radius=config.waypoint_radius)
@@ -120,15 +174,13 @@ def build_agent(
 def run_episode(
     env, agent: Agent, observation: dict, on_step: Callable[[dict, Frame, Agent], None] | None = None, progress: bool = False
 ) -> EpisodeResult:
-    """Run the env's current episode with ``agent`` until it ends; ``observation`` is what
-    ``env.reset`` returned. ``on_step(observation, frame, agent)`` is called with it and after every
-    step (e.g. to add a video frame). Returns the :class:`EpisodeResult`."""
+    """Run the env's current episode (instruction or ObjectNav) with ``agent`` until it ends;
+    ``observation`` is what ``env.reset`` returned. ``on_step(observation, frame, agent)`` is called
+    with it and after every step (e.g. to add a video frame). Returns the :class:`EpisodeResult`."""
     from tqdm import tqdm
 
     env = getattr(env, "unwrapped", env)
-    episode = env.current_episode
-    if not isinstance(episode, InstructionEpisode):
-        raise ValueError(f"run_episode needs an instruction episode (nav3d/Instruction-v0), got {type(episode).__name__}")
+    episode = task_episode(env.current_episode)
     agent.reset(episode.instruction)
     frame = env.frame
     if on_step is not None:
@@ -171,7 +223,8 @@ def run_episode(
         seconds[e.kind] = seconds.get(e.kind, 0.0) + e.seconds
     metrics.update({f"time_{kind}_s": value for kind, value in seconds.items() if value > 0 or kind in ("env", "record")})
     plans = [
-        {"text": p.raw_text, "steps": [s.to_dict() for s in p.steps], "problems": p.problems, "notes": p.notes, "latency_s": p.latency_s, "prompt": p.prompt}
+        {"text": p.raw_text, "steps": [s.to_dict() for s in p.steps], "problems": p.problems, "notes": p.notes, "unseen": list(p.unseen),
+         "latency_s": p.latency_s, "prompt": p.prompt}
         for p in agent.plans
     ]
     start = {"position": [float(v) for v in episode.start_position], "rotation": [float(v) for v in episode.start_rotation]}

@@ -13,14 +13,19 @@ Each call of :meth:`Agent.act` (one frame):
    (x/z) of it (or when the policy stops, unable to get closer) it calls STOP, which an instruction
    env scores as reaching that subgoal, and moves on to the next step; after the last step it stops.
 
-A step whose waypoint could not be read (a malformed generation) is skipped and logged. Every part
-of every call is logged with its latency in ``Agent.events`` (:class:`LoopEvent`).
+A step the planner lists as ``Plan.unseen`` (its target is not in the map yet) is searched for: the
+agent explores with its ``explorer`` for up to ``LoopConfig.explore_steps`` actions, plans again
+every ``search_check_steps`` of them and drives on as soon as the step has a waypoint; when the
+budget is spent (or no frontier is left, or there is no explorer) it gives up and STOPs where it
+stands for that step (logged as a "search" event). Any other step whose waypoint could not be read
+(a malformed generation) is skipped and logged. Every part of every call is logged with its
+latency in ``Agent.events`` (:class:`LoopEvent`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,7 +42,7 @@ from policies.base import Policy
 @dataclass
 class LoopEvent:
     """One logged call: the env ``step`` it happened at, its ``kind`` ("features", "map", "explore",
-    "plan", "policy", "subgoal", "skip", "done"), the wall-clock ``seconds`` it took and what it produced (``detail``)."""
+    "plan", "policy", "subgoal", "skip", "search", "done"), the wall-clock ``seconds`` it took and what it produced (``detail``)."""
 
     step: int
     kind: str
@@ -69,6 +74,8 @@ class Agent:
         self.config = config
         self.explorer = explorer
         self._explored = 0  # exploring actions taken; -1 once exploration is over
+        self._searched = 0  # exploring actions taken for the current step's unseen target
+        self._checked_at = 0  # ``_searched`` when the current step was last planned for
         self.instruction = ""
         self.plan: Plan | None = None
         self.plans: list[Plan] = []
@@ -85,7 +92,7 @@ class Agent:
         self.instruction = instruction
         self.plan, self.plans, self.done_steps, self.events = None, [], 0, []
         self.finished = False
-        self._step = self._on_step = self._explored = 0
+        self._step = self._on_step = self._explored = self._searched = self._checked_at = 0
         self.policy.reset()
         if self.explorer is not None:
             self.explorer.reset()
@@ -128,6 +135,8 @@ class Agent:
         position = np.asarray(frame.agent_pose.position, dtype=np.float64)
         if self.plan is None or self._on_step >= self.config.stale_steps:
             self._replan(step, position, "start" if not self.plans else ("stale" if self.plan is not None else "subgoal reached"))
+        if self._searching() and (action := self._search(step, observation, position)) is not None:
+            return action
         while (target := self.current_step) is not None and target.waypoint is None:
             self.events.append(LoopEvent(step, "skip", 0.0, {"index": target.index, "text": target.text, "why": "no valid waypoint"}))
             self.done_steps += 1
@@ -144,13 +153,47 @@ class Agent:
         if action == Action.STOP:
             self.events.append(LoopEvent(step, "subgoal", 0.0, {"index": target.index, "text": target.text, "distance": round(distance, 3)}))
             self.done_steps += 1
-            self._on_step = 0
+            self._on_step = self._searched = self._checked_at = 0
             self.policy.reset()
             if self.current_step is None:
                 self.finished = True
             elif self.config.replan_after_subgoal:
                 self.plan = None  # plan again on the next frame, from here, with the grown map
         return action
+
+    def _searching(self) -> bool:
+        """Whether the current step has no waypoint because the planner has not found its target in the map yet."""
+        target = self.current_step
+        return target is not None and target.waypoint is None and target.index in self.plan.unseen
+
+    def _search(self, step: int, observation: dict[str, Any], position: np.ndarray) -> Action | None:
+        """The next exploring action for the current step's unseen target (module doc), or None once
+        the step has a waypoint: found by a new plan, or ``position`` (3,) world metres on giving up."""
+        if self._searched > self._checked_at and self._searched % self.config.search_check_steps == 0 and self._look(step, position):
+            return None
+        if self.explorer is not None and self._searched < self.config.explore_steps:
+            t = time.perf_counter()
+            action = self.explorer.act(observation, None)
+            if action != Action.STOP:  # the explorer stops when no frontier is left
+                self._searched += 1
+                self._log(step, "explore", t, {"action": action.name, "for": self.current_step.text})
+                return action
+        if self._searched > self._checked_at and self._look(step, position):  # a last look at the grown map
+            return None
+        target = self.current_step
+        self.plan.steps[self.done_steps] = replace(target, waypoint=position.copy())
+        self.events.append(LoopEvent(step, "search", 0.0, {"index": target.index, "text": target.text, "found": False, "explored": self._searched}))
+        return None
+
+    def _look(self, step: int, position: np.ndarray) -> bool:
+        """Plan again while searching; whether the current step's target is now in the map."""
+        target = self.current_step
+        self._checked_at = self._searched
+        self._replan(step, position, "search")
+        if self._searching():
+            return False
+        self.events.append(LoopEvent(step, "search", 0.0, {"index": target.index, "text": target.text, "found": True, "explored": self._searched}))
+        return True
 
     def _replan(self, step: int, position: np.ndarray, reason: str) -> None:
         t = time.perf_counter()

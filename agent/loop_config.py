@@ -13,10 +13,14 @@ class LoopConfig:
 
     - ``look_around``: TURN_LEFT actions before the first plan (12 x 30 degrees = a full turn), when
       the agent has no explorer.
-    - ``explore_steps``: with an explorer, at most this many exploring actions before the first plan.
+    - ``explore_steps``: with an explorer, at most this many exploring actions before the first plan,
+      and at most this many again for each step whose target the planner has not found in the map
+      yet (``Plan.unseen``).
     - ``waypoint_radius``: metres (x/z) from a step's waypoint at which the agent stops for it.
     - ``stale_steps``: actions spent on one step after which the plan is made again.
     - ``replan_after_subgoal``: plan again after each reached step (the map has grown meanwhile).
+    - ``search_check_steps``: while exploring for an unseen target, plan again every this many
+      exploring actions (to stop exploring once the target is in the map).
     """
 
     look_around: int = 12
@@ -24,13 +28,12 @@ class LoopConfig:
     waypoint_radius: float = 0.1
     stale_steps: int = 120
     replan_after_subgoal: bool = True
+    search_check_steps: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("look_around", "explore_steps"):
+        for name, least in (("look_around", 0), ("explore_steps", 0), ("stale_steps", 1), ("search_check_steps", 1)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"LoopConfig.{name} must be an integer >= 0, got {value!r}")
-        if isinstance(self.stale_steps, bool) or not isinstance(self.stale_steps, int) or self.stale_steps < 1:
-            raise ValueError(f"LoopConfig.stale_steps must be an integer >= 1, got {self.stale_steps!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"LoopConfig.{name} must be an integer >= {least}, got {value!r}")
         if not (math.isfinite(self.waypoint_radius) and self.waypoint_radius > 0):
             raise ValueError(f"LoopConfig.waypoint_radius must be positive metres, got {self.waypoint_radius!r}")

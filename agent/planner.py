@@ -56,6 +56,9 @@ class Plan:
     - ``prompt``: the text prompt the model saw ("" for the oracle).
     - ``codec``: the location codec the waypoints were decoded with (None when there was none).
     - ``notes``: what a wrapping planner changed (e.g. ``MapGroundedPlanner``'s moved waypoints).
+    - ``unseen``: the ``index`` of each step (without a waypoint) whose target the planner could not
+      find in the map yet: the agent explores for it and plans again (``agent.loop``), where a step
+      without a waypoint that is not listed here is skipped.
     """
 
     instruction: str
@@ -66,6 +69,7 @@ class Plan:
     prompt: str = ""
     codec: LocationCodec | None = None
     notes: list[str] = field(default_factory=list)
+    unseen: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -239,11 +243,7 @@ class OraclePlanner:
         """The episode's steps, waypoints chained from ``start`` (default the episode's start). ``instruction``
         None means the episode's; another instruction is a ValueError (this planner knows only its episode)."""
         began = time.perf_counter()
-        if instruction is not None and instruction != self.episode.instruction:
-            raise ValueError(
-                f"OraclePlanner of episode {self.episode.episode_id!r} was asked for {instruction!r} but knows only "
-                f"{self.episode.instruction!r}; build one OraclePlanner per episode"
-            )
+        check_episode_instruction(self, self.episode, instruction)
         truths = step_truths(self.scene, self.navigation, self.episode, start=start, anchors=self._anchors)
         codec = self.codec(feature_map)
         text = format_decomposition([(t.action, t.target, np.asarray(t.waypoint)) for t in truths], codec)
@@ -268,6 +268,16 @@ class OraclePlanner:
         inside = [r for r in rooms if bool(np.asarray(r.contains(np.asarray(truth.waypoint)))[0])]
         region = (inside or rooms or [None])[0]
         return None if region is None else np.concatenate([region.bbox_min, region.bbox_max]).astype(np.float64)
+
+
+def check_episode_instruction(planner: object, episode: InstructionEpisode, instruction: str | None) -> None:
+    """A ValueError unless ``instruction`` is None or ``episode``'s: ``planner`` knows only its episode."""
+    if instruction is not None and instruction != episode.instruction:
+        name = type(planner).__name__
+        raise ValueError(
+            f"{name} of episode {episode.episode_id!r} was asked for {instruction!r} but knows only "
+            f"{episode.instruction!r}; build one {name} per episode"
+        )
 
 
 def plan_summary(plan: Plan) -> list[str]:

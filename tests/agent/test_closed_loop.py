@@ -1,0 +1,137 @@
+"""Closed-loop evaluation paths: ObjectNav episodes in ``nav3d eval``, the frontier baseline
+(``--planner frontier``) and the agent's search for a target not yet in its map."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from agent.cli import PLANNER_CHOICES, main
+from agent.decomposition import Step
+from agent.episode_eval import EpisodeEvalConfig, dataset_task, evaluate_episodes, read_results, summarize
+from agent.episode_runner import PLANNERS, build_agent, objectnav_instruction, run_episode, task_episode
+from agent.loop import Agent
+from agent.loop_config import LoopConfig
+from agent.planner import Plan
+from envs.dataset import save_dataset
+from envs.embedded import EmbeddedSimulator
+from envs.episode_generator import EpisodeGenerator, ObjectNavConfig
+from envs.gym_env import InstructionEnv
+from envs.house import generate_house
+from envs.simulator import SensorConfig
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SMALL = dict(construction="pointcloud", size=48)
+NEAR = ObjectNavConfig(min_distance=1.0, max_distance=2.5)
+
+
+@pytest.fixture(scope="module")
+def objectnav(tmp_path_factory):
+    """A one-episode ObjectNav dataset in house:1: find a book 2.4 m away (geodesic; the oracle
+    stops 0.05 m from a view point, clear of the 0.1 m success distance)."""
+    sim = EmbeddedSimulator(generate_house(1))
+    (episode,) = EpisodeGenerator(sim, scene_id="house:1").objectnav_episodes(1, np.random.default_rng(0), NEAR)
+    sim.close()
+    assert episode.object_category == "book"
+    return save_dataset([episode], tmp_path_factory.mktemp("objectnav") / "test.json.gz"), episode
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from perception.text_encoder import shared_encoder
+
+    return shared_encoder()
+
+
+def _evaluate_one(path, out, **config) -> tuple[dict, dict]:
+    """``nav3d eval``'s summary and result row of a one-episode dataset, with a small sensor and map."""
+    summary = evaluate_episodes(path, out, EpisodeEvalConfig(**config, **SMALL), progress=False)
+    (row,) = read_results(out / "results.jsonl")[0]
+    return summary, row
+
+
+def test_objectnav_eval_with_the_oracle_succeeds_and_summarizes_objectnav_measures(objectnav, tmp_path):
+    path, _ = objectnav
+    out = tmp_path / "eval"
+    summary, row = _evaluate_one(path, out, planner="oracle", policy="oracle", max_steps=100, explore_steps=0)
+    assert row["task"] == "objectnav" and row["instruction"] == "find a book" and row["subgoals"] == 1
+    assert row["metrics"]["success"] == 1.0 and row["metrics"]["spl"] > 0.5 and row["metrics"]["distance_to_goal"] < 0.1
+    assert row["metrics"]["object_category"] == "book" and row["first_plan"].startswith("1. find the book")
+    assert summary["task"] == "objectnav" and summary["success"] == 1.0 and summary["soft_spl"] > 0.5
+    assert "success_by_subgoals" not in summary and "subgoal_fraction" not in summary
+    table = (out / "summary.md").read_text()
+    assert "| soft_spl |" in table and "| plan_latency_s |" in table and "subgoal" not in table
+    assert not (out / "success_by_subgoals.png").exists() and (out / "trajectories").is_dir()
+
+
+def test_frontier_baseline_runs_an_episode_end_to_end_and_writes_its_row(objectnav, tmp_path):
+    path, _ = objectnav
+    out = tmp_path / "eval"
+    summary, row = _evaluate_one(path, out, planner="frontier", policy="map", max_steps=60, explore_steps=15)
+    assert row["stamp"]["config"]["planner"] == "frontier" and row["first_plan"] == "1. find the book"
+    assert row["metrics"]["plans"] >= 1 and 1 <= row["metrics"]["num_steps"] <= 60
+    assert summary["episodes"] == 1 and json.loads((out / "summary.json").read_text())["task"] == "objectnav"
+
+
+def _agent(env, planner, config: LoopConfig, encoder) -> Agent:
+    """An agent with ``planner`` on a small pointcloud map, the map policy and the frontier explorer."""
+    u = env.unwrapped
+    parts = build_agent(u.current_episode, u.simulator.scene, u.simulator, "oracle", "map", construction="pointcloud", config=config, encoder=encoder)
+    return Agent(parts.map, parts.extractor, planner, parts.policy, config, parts.explorer)
+
+
+class _FindsOnCall:
+    """Marks its one step unseen until its ``found``-th plan, then puts the waypoint where the agent stands."""
+
+    def __init__(self, found: int) -> None:
+        self.found = found
+        self.calls = 0
+
+    def plan(self, feature_map, instruction, start=None):
+        self.calls += 1
+        seen = self.calls >= self.found
+        step = Step(1, "find", "lamp", np.asarray(start, dtype=np.float64) if seen else None)
+        return Plan(instruction, [step], "1. find the lamp", 0.0, unseen=() if seen else (1,))
+
+
+@pytest.mark.parametrize("found, reasons, gave_up", [(3, ["start", "search", "search"], False), (99, ["start", "search", "search", "search"], True)])
+def test_the_agent_explores_for_an_unseen_target_and_plans_again(encoder, found, reasons, gave_up):
+    env = InstructionEnv(scenes=("house:1",), sensor=SensorConfig(width=48, height=48), max_episode_steps=80)
+    observation, _ = env.reset(seed=1)
+    config = LoopConfig(explore_steps=10, search_check_steps=4)
+    agent = _agent(env, _FindsOnCall(found), config, encoder)
+    result = run_episode(env, agent, observation)
+    env.close()
+    plans = [e for e in result.events if e["kind"] == "plan"]
+    assert [e["detail"]["reason"] for e in plans] == reasons  # re-planned after 4 and 8 searching actions (and at the budget's end)
+    searched = [e for e in result.events if e["kind"] == "explore" and "for" in e["detail"]]
+    assert len(searched) == (8 if not gave_up else 10) and searched[0]["detail"]["for"] == "find the lamp"
+    (search,) = [e for e in result.events if e["kind"] == "search"]
+    assert search["detail"]["found"] is not gave_up and result.steps[-1].action == "stop" and agent.finished
+
+
+def test_objectnav_and_frontier_errors_are_clear(objectnav, tmp_path, encoder):
+    path, episode = objectnav
+    assert objectnav_instruction("armchair") == "find an armchair" and task_episode(episode).subgoals[0].target == "book"
+    assert set(PLANNER_CHOICES) == set(PLANNERS)
+    with pytest.raises(ValueError, match="explore_steps > 0"):
+        EpisodeEvalConfig(planner="frontier", explore_steps=0)
+    # a category no object of the scene has
+    goals = tuple(dataclasses.replace(g, object_category="spaceship") for g in episode.goals)
+    odd = dataclasses.replace(episode, object_category="spaceship", goals=goals)
+    odd_path = save_dataset([odd], tmp_path / "odd.json.gz")
+    with pytest.raises(ValueError, match="'spaceship', which no object of scene 'house:1' has.*bookshelf"):
+        evaluate_episodes(odd_path, tmp_path / "odd", EpisodeEvalConfig(planner="oracle", policy="oracle", explore_steps=0, **SMALL), progress=False)
+    # mixed tasks: in one list, in one output folder, in one summary
+    with pytest.raises(ValueError, match="mixes episode tasks"):
+        dataset_task([episode, task_episode(episode)], "mixed.json")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.jsonl").write_text(json.dumps({"episode_id": "x", "metrics": {}, "subgoals": 1}) + "\n")  # an instruction row
+    with pytest.raises(ValueError, match="holds instruction results.*objectnav episodes"):
+        evaluate_episodes(path, out, EpisodeEvalConfig(planner="oracle", policy="oracle", **SMALL), progress=False)
+    with pytest.raises(ValueError, match="mix episode tasks"):
+        summarize([{"metrics": {}, "subgoals": 1}, {"task": "objectnav", "metrics": {}}])
+    assert main(["eval", str(path), "--out", str(tmp_path / "f"), "--planner", "frontier", "--explore-steps", "0"]) == 2
