@@ -201,6 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     language.set_defaults(func=_language_data)
 
     from agent.train_config import LOCATION_HEADS, MIXED_PRECISION, PRESETS, TrainConfig
+    from agent.waypoint_format import WAYPOINT_FORMATS
 
     defaults = TrainConfig(data_dir="", out_dir="")
     train = sub.add_parser("train", help="train the 3D-LLM on a dataset written by `nav3d language-data` (checkpoints in --out, --resume to continue)")
@@ -221,8 +222,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--log-every", type=int, default=defaults.log_every, help=f"steps between training_log.jsonl lines (default {defaults.log_every})")
     train.add_argument("--location-smoothing", type=float, default=defaults.location_smoothing,
                        help=f"width (bins, sigma) of the Gaussian target of location tokens; 0 = one-hot (default {defaults.location_smoothing})")
-    train.add_argument("--location-head", choices=LOCATION_HEADS, default=defaults.location_head,
-                       help="pointer: location tokens from a pointer over the map's points mixed with the LM's; lm: the LM's logits alone (default pointer)")
+    train.add_argument("--location-head", choices=LOCATION_HEADS, default=None,
+                       help="pointer: location tokens from a pointer over the map's points mixed with the LM's; lm: the LM's logits alone "
+                            "(default pointer; lm with --waypoint-format numbers)")
+    train.add_argument("--waypoint-format", choices=WAYPOINT_FORMATS, default=defaults.waypoint_format,
+                       help="tokens: locations as location tokens <locK>; numbers: the ablation with locations as text numbers in metres, "
+                            "'(x, y, z)', read through the position embeddings alone (LM head only) (default tokens)")
     train.add_argument("--seed", type=int, default=defaults.seed, help="seed of the weights and the data order (default 0)")
     train.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu; under torchrun cuda:LOCAL_RANK)")
     train.add_argument("--mixed-precision", choices=MIXED_PRECISION, default=None,
@@ -658,7 +663,7 @@ def _train(args: argparse.Namespace) -> int:
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         threads=args.threads, preset=args.preset, device=args.device, resume=args.resume, stop_at=args.stop_at,
         location_smoothing=args.location_smoothing, location_head=args.location_head, progress=not args.no_progress,
-        mixed_precision=args.mixed_precision,
+        mixed_precision=args.mixed_precision, waypoint_format=args.waypoint_format,
     )
     summary = train(config)
     if summary.rank != 0:  # under torchrun / accelerate launch rank 0 reports

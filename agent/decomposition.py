@@ -10,18 +10,21 @@ and ``x y z`` three location tokens (``agent.location_codec``) of the step's way
 point at floor height (world metres, Y up).
 
 ``parse_decomposition`` never raises on malformed text: it returns the steps it could read and a
-list of problems (what was wrong and where), so an evaluator can score partial answers.
+list of problems (what was wrong and where), so an evaluator can score partial answers. With
+``waypoint_format="numbers"`` (``agent.waypoint_format``, an ablation) a waypoint is written
+``(x, y, z)`` in metres instead of three tokens.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from agent.location_codec import LocationCodec, location_token_name
+from agent.waypoint_format import check_waypoint_format, parse_numbers, strip_numbers
 
 ACTIONS: tuple[str, ...] = ("go to", "find")
 """Step actions: "go to" a room, "find" an object."""
@@ -112,7 +115,7 @@ def format_decomposition(steps: Sequence[tuple[str, str, np.ndarray]], codec: Lo
     return " ".join(step_text(i + 1, a, t, codec.encode_point(np.asarray(w, dtype=np.float64))) for i, (a, t, w) in enumerate(steps))
 
 
-def parse_decomposition(text: str, codec: LocationCodec | None = None) -> ParsedDecomposition:
+def parse_decomposition(text: str, codec: LocationCodec | None = None, waypoint_format: str = "tokens") -> ParsedDecomposition:
     """The steps of a decomposition ``text`` (see the module doc), never raising.
 
     Steps start at ``"<k>."`` (or ``"<k>)"``) preceded by whitespace or the start of the text. For
@@ -122,7 +125,12 @@ def parse_decomposition(text: str, codec: LocationCodec | None = None) -> Parsed
     numbered step, text before step 1, numbers out of sequence, an unknown action, an empty target,
     a token count other than three, malformed or out-of-range tokens (dropped), and a missing codec
     (waypoints stay None). The steps keep the text's order.
+
+    ``waypoint_format`` "numbers" (``agent.waypoint_format``): a step's waypoint is instead its one
+    ``(x, y, z)`` group of metres, taken as written (no codec needed; with one, ``bins`` are its bins),
+    and a group count other than one, or a group of other than 3 numbers, is a problem.
     """
+    check_waypoint_format(waypoint_format)
     problems: list[str] = []
     if not isinstance(text, str):
         return ParsedDecomposition([], [f"expected text, got {type(text).__name__}"])
@@ -132,7 +140,7 @@ def parse_decomposition(text: str, codec: LocationCodec | None = None) -> Parsed
     before = text[: starts[0].start()].strip()
     if before:
         problems.append(f"text before the first step was ignored: {_short(before)!r}")
-    if codec is None:
+    if codec is None and waypoint_format == "tokens":
         problems.append("no location codec given: waypoints were not decoded")
     steps: list[Step] = []
     for n, match in enumerate(starts):
@@ -140,12 +148,13 @@ def parse_decomposition(text: str, codec: LocationCodec | None = None) -> Parsed
         index = int(match.group(1))
         if index != n + 1:
             problems.append(f"step {n + 1} is numbered {index}")
-        steps.append(_parse_step(index, text[match.end() : end], codec, problems))
+        read = _numbers_waypoint if waypoint_format == "numbers" else _token_waypoint
+        steps.append(_parse_step(index, text[match.end() : end], codec, problems, read))
     return ParsedDecomposition(steps, problems)
 
 
-def _parse_step(index: int, body: str, codec: LocationCodec | None, problems: list[str]) -> Step:
-    where = f"step {index}"
+def _token_waypoint(where: str, body: str, codec: LocationCodec | None, problems: list[str]) -> tuple[str, np.ndarray | None, tuple[int, ...]]:
+    """A step body's words, and the waypoint and bins of its three location tokens."""
     bins: list[int] = []
     for m in _LOCATION.finditer(body):
         value = int(m.group(1))
@@ -156,7 +165,33 @@ def _parse_step(index: int, body: str, codec: LocationCodec | None, problems: li
     stripped = _LOCATION.sub(" ", body)
     for m in _LOCATION_LIKE.finditer(stripped):
         problems.append(f"{where}: malformed location token {m.group(0)!r} (dropped)")
-    words = _LOCATION_LIKE.sub(" ", stripped)
+    waypoint = None
+    if len(bins) != 3:
+        problems.append(f"{where}: {len(bins)} location tokens, expected 3 (x y z)")
+    elif codec is not None:
+        waypoint = np.array([codec.value_of(b, axis) for axis, b in enumerate(bins)], dtype=np.float64)
+    return _LOCATION_LIKE.sub(" ", stripped), waypoint, tuple(bins)
+
+
+def _numbers_waypoint(where: str, body: str, codec: LocationCodec | None, problems: list[str]) -> tuple[str, np.ndarray | None, tuple[int, ...]]:
+    """A step body's words, and the waypoint of its one ``(x, y, z)`` group (bins under ``codec``)."""
+    groups = parse_numbers(body)
+    if len(groups) != 1 or len(groups[0]) != 3:
+        sizes = [len(g) for g in groups]
+        problems.append(f"{where}: number groups of sizes {sizes}, expected one (x, y, z)")
+        return strip_numbers(body), None, ()
+    waypoint = np.asarray(groups[0], dtype=np.float64)
+    bins = () if codec is None else tuple(int(codec.bin_of(waypoint[axis], axis)) for axis in range(3))
+    return strip_numbers(body), waypoint, bins
+
+
+_WaypointReader = Callable[[str, str, "LocationCodec | None", list[str]], tuple[str, "np.ndarray | None", tuple[int, ...]]]
+"""(where, step body, codec, problems) -> (the body's words, waypoint, bins): one per waypoint format."""
+
+
+def _parse_step(index: int, body: str, codec: LocationCodec | None, problems: list[str], read: _WaypointReader = _token_waypoint) -> Step:
+    where = f"step {index}"
+    words, waypoint, bins = read(where, body, codec, problems)
     words = re.sub(r"\s+", " ", words).strip().strip(".,;:").strip().lower()
     action = ""
     for candidate in ACTIONS:
@@ -170,12 +205,7 @@ def _parse_step(index: int, body: str, codec: LocationCodec | None, problems: li
     target = words.strip(".,;: ")
     if not target:
         problems.append(f"{where}: no target")
-    waypoint = None
-    if len(bins) != 3:
-        problems.append(f"{where}: {len(bins)} location tokens, expected 3 (x y z)")
-    elif codec is not None:
-        waypoint = np.array([codec.value_of(b, axis) for axis, b in enumerate(bins)], dtype=np.float64)
-    return Step(index, action, target, waypoint, tuple(bins))
+    return Step(index, action, target, waypoint, bins)
 
 
 def tokens_of_bins(bins: Sequence[int]) -> list[str]:

@@ -34,6 +34,7 @@ from agent.llm3d import ThreeDLLM
 from agent.location_codec import DEFAULT_BINS, LocationCodec
 from agent.scene_encoder import codec_bounds, pad_scenes
 from agent.scene_maps import map_codec
+from agent.waypoint_format import location_free_generation, tokens_to_numbers, waypoint_format_of
 from envs.episodes import InstructionEpisode
 from envs.scene import Scene
 from envs.simulator import Navigation
@@ -109,7 +110,10 @@ class ThreeDLLMPlanner:
     ``max_new_tokens``: generation budget (a 4-step plan is about 40 tokens with a small tokenizer);
     ``constrain_locations``: location tokens in whole (x y z) groups; ``template``: which of
     ``DECOMPOSITION_PROMPTS`` frames the instruction; ``codec_margin``: metres the codec grows beyond
-    the map's points (must match the training data's).
+    the map's points (must match the training data's). A model trained with ``--waypoint-format
+    numbers`` (``agent.waypoint_format``, read from its config) sees its prompt's start as numbers,
+    answers ``(x, y, z)`` in metres without location tokens and without the location grammar
+    (``constrain_locations`` is then False), and its answers are parsed in that format.
     """
 
     def __init__(
@@ -130,9 +134,10 @@ class ThreeDLLMPlanner:
         if not (np.isfinite(codec_margin) and codec_margin >= 0):
             raise ValueError(f"codec_margin must be finite metres >= 0, got {codec_margin!r}")
         self.model = model
+        self.waypoint_format = waypoint_format_of(model)
         self.points = int(points)
         self.max_new_tokens = int(max_new_tokens)
-        self.constrain_locations = bool(constrain_locations)
+        self.constrain_locations = bool(constrain_locations) and self.waypoint_format == "tokens"
         self.template = int(template)
         self.codec_margin = float(codec_margin)
 
@@ -161,8 +166,10 @@ class ThreeDLLMPlanner:
         return None if bounds is None else map_codec(bounds, self.model.config.bins, self.codec_margin)
 
     def prompt(self, instruction: str, start: np.ndarray, codec: LocationCodec) -> str:
-        """The text prompt for ``instruction`` from ``start`` (3,) metres: the training data's framing."""
-        return decomposition_prompt(instruction, start, codec, self.template)
+        """The text prompt for ``instruction`` from ``start`` (3,) metres: the training data's framing
+        (the start as numbers for a "numbers" model)."""
+        prompt = decomposition_prompt(instruction, start, codec, self.template)
+        return tokens_to_numbers(prompt, codec) if self.waypoint_format == "numbers" else prompt
 
     def plan(self, feature_map: FeatureMap, instruction: str, start: np.ndarray | None = None) -> Plan:
         """Generate and parse a decomposition of ``instruction`` (module doc). ``start`` (3,) world metres
@@ -186,19 +193,24 @@ class ThreeDLLMPlanner:
             )
         device = self.model.device
         pts, feats, mask = pad_scenes([(points, features)], device=device)
+        numbers = location_free_generation(self.model) if self.waypoint_format == "numbers" else {}
         text = self.model.generate(
             pts, feats, mask, [prompt],
             max_new_tokens=self.max_new_tokens,
             constrain_locations=self.constrain_locations,
             bounds=codec_bounds([codec], device=device),
+            **numbers,
         )[0]
-        return self.read(instruction, text, codec, prompt, began)
+        return self.read(instruction, text, codec, prompt, began, self.waypoint_format)
 
     @staticmethod
-    def read(instruction: str, text: str, codec: LocationCodec | None, prompt: str = "", began: float | None = None) -> Plan:
+    def read(
+        instruction: str, text: str, codec: LocationCodec | None, prompt: str = "", began: float | None = None, waypoint_format: str = "tokens"
+    ) -> Plan:
         """The plan of an answer ``text`` (never raises on malformed text; see ``parse_decomposition``).
-        ``began`` is the ``time.perf_counter()`` the latency counts from (None: 0)."""
-        parsed = parse_decomposition(text, codec)
+        ``began`` is the ``time.perf_counter()`` the latency counts from (None: 0); ``waypoint_format``
+        how the answer writes its waypoints (``agent.waypoint_format``)."""
+        parsed = parse_decomposition(text, codec, waypoint_format)
         latency = 0.0 if began is None else time.perf_counter() - began
         return Plan(instruction, list(parsed), text, latency, list(parsed.problems), prompt, codec)
 

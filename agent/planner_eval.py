@@ -16,6 +16,12 @@ Scored with ``agent.planner_metrics`` (definitions there):
   the best a model can write), Acc@0.25 / Acc@0.5; an unreadable box is IoU 0.
 - qa: exact match after normalisation, plus text metrics. caption: text metrics.
 
+A model trained with ``--waypoint-format numbers`` (``agent.waypoint_format``; its config says so)
+sees the records with their locations as text numbers and answers without location tokens or the
+location grammar; its ``(x, y, z)`` waypoints and 6-number boxes are read as written (metres) and
+scored against the same references, so the metrics of the two formats compare directly (a numbers
+reference is rounded to 0.05 m, which ``reference_quantisation_median`` includes).
+
 A malformed answer never raises: it is parsed as far as it goes and what could not be read counts as
 wrong. With ``out_dir``: ``predictions.jsonl`` (one line a record: id, task, prompt, reference,
 prediction, per-record scores, parse problems) and ``summary.json`` (metrics per task and settings),
@@ -49,6 +55,7 @@ from agent.planner_metrics import (
     text_metrics,
 )
 from agent.training import CHECKPOINT_DIR, LanguageRecords
+from agent.waypoint_format import box_from_numbers, location_free_generation, tokens_to_numbers, waypoint_format_of
 from envs.files import atomic_write_text, writable_folder
 
 EVAL_TASKS: tuple[str, ...] = ("decomposition", "grounding", "qa", "caption")
@@ -105,9 +112,13 @@ def evaluate_planner(
     if not (data_dir / f"{split}.jsonl").is_file():
         raise FileNotFoundError(f"{str(data_dir)!r} has no {split}.jsonl; give a folder written by `nav3d language-data`")
     out = writable_folder(out_dir, "--out") if out_dir is not None else None
-    data = LanguageRecords(data_dir, split)
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    data = LanguageRecords(data_dir, split, cache)
     records = read_records(data_dir / f"{split}.jsonl")  # same order as data.samples
     model = load_model(model_or_folder, data.feature_dim, device)
+    waypoint_format = waypoint_format_of(model)
+    if waypoint_format != data.waypoint_format:
+        data = LanguageRecords(data_dir, split, cache, waypoint_format)
     device = getattr(model, "device", torch.device("cpu"))
     began = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -121,7 +132,7 @@ def evaluate_planner(
             chunk = indices[start : start + batch_size]
             predictions.extend(_generate(model, data, chunk, task, config, device))
         chosen = [records[i] for i in indices]
-        task_metrics, task_rows = SCORERS[task](chosen, predictions, config)
+        task_metrics, task_rows = SCORERS[task](chosen, predictions, config, waypoint_format)
         metrics[task] = task_metrics
         rows.extend(task_rows)
     summary = {
@@ -130,7 +141,7 @@ def evaluate_planner(
         "records": len(rows),
         "seconds": round(time.perf_counter() - began, 3),
         "tasks": metrics,
-        "config": {**asdict(config), "batch_size": batch_size, "max_records": max_records},
+        "config": {**asdict(config), "batch_size": batch_size, "max_records": max_records, "waypoint_format": waypoint_format},
     }
     if out is not None:
         atomic_write_text(out / PREDICTIONS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
@@ -140,11 +151,13 @@ def evaluate_planner(
 
 def _generate(model: Any, data: LanguageRecords, indices: list[int], task: str, config: EvalConfig, device: Any) -> list[str]:
     batch = data.batch(indices, device)
-    constrained = task in ("decomposition", "grounding")
+    constrained = task in ("decomposition", "grounding") and data.waypoint_format == "tokens"
     grammar = LocationGrammar(group_size=6) if task == "grounding" else LocationGrammar()
     kwargs: dict[str, Any] = {"max_new_tokens": config.max_new_tokens[task], "constrain_locations": constrained, "bounds": batch["bounds"]}
     if constrained:
         kwargs["grammar"] = grammar
+    if data.waypoint_format == "numbers":
+        kwargs.update(location_free_generation(model))
     texts = model.generate(batch["points"], batch["features"], batch["point_mask"], batch["prompts"], **kwargs)
     return [t if isinstance(t, str) else "" for t in texts]
 
@@ -166,15 +179,16 @@ def _reference_steps(record: dict, codec: LocationCodec) -> list[Step]:
     return parsed
 
 
-def _score_decompositions(records: list[dict], predictions: list[str], config: EvalConfig) -> tuple[dict, list[dict]]:
+def _score_decompositions(records: list[dict], predictions: list[str], config: EvalConfig, waypoint_format: str = "tokens") -> tuple[dict, list[dict]]:
     scores, quantisation, rows = [], [], []
     for record, text in zip(records, predictions):
         codec = LocationCodec.from_dict(record["codec"])
         reference = _reference_steps(record, codec)
-        parsed = parse_decomposition(text, codec)
+        parsed = parse_decomposition(text, codec, waypoint_format)
         score = score_decomposition(list(parsed), reference, config.tolerance)
         scores.append(score)
-        quantisation.extend(score_decomposition(list(parse_decomposition(record["answer"], codec)), reference, config.tolerance).errors)
+        shown = tokens_to_numbers(record["answer"], codec) if waypoint_format == "numbers" else record["answer"]  # as the model saw it
+        quantisation.extend(score_decomposition(list(parse_decomposition(shown, codec, waypoint_format)), reference, config.tolerance).errors)
         rows.append(_row(record, text, right=score.right, slots=score.slots, f1=score.f1, waypoint_errors=list(score.errors), problems=parsed.problems))
     metrics = decomposition_metrics(scores, config.tolerance)
     metrics["reference_quantisation_median"] = float(np.median(quantisation)) if quantisation else None
@@ -182,33 +196,33 @@ def _score_decompositions(records: list[dict], predictions: list[str], config: E
     return metrics, rows
 
 
-def _predicted_box(text: str, codec: LocationCodec) -> tuple[np.ndarray | None, str | None]:
+def _predicted_box(text: str, codec: LocationCodec, waypoint_format: str = "tokens") -> tuple[np.ndarray | None, str | None]:
     try:
-        return codec.decode_box(text), None
+        return (box_from_numbers(text) if waypoint_format == "numbers" else codec.decode_box(text)), None
     except ValueError as exc:
         return None, str(exc)
 
 
-def _score_grounding(records: list[dict], predictions: list[str], config: EvalConfig) -> tuple[dict, list[dict]]:
+def _score_grounding(records: list[dict], predictions: list[str], config: EvalConfig, waypoint_format: str = "tokens") -> tuple[dict, list[dict]]:
     ious, rows = [], []
     for record, text in zip(records, predictions):
         codec = LocationCodec.from_dict(record["codec"])
         reference, _ = _predicted_box(record["answer"], codec)
-        box, problem = _predicted_box(text, codec)
+        box, problem = _predicted_box(text, codec, waypoint_format)
         iou = box_iou(box, reference) if box is not None and reference is not None else 0.0
         ious.append(iou)
         rows.append(_row(record, text, iou=iou, problems=[problem] if problem else []))
     return grounding_metrics(ious), rows
 
 
-def _score_qa(records: list[dict], predictions: list[str], config: EvalConfig) -> tuple[dict, list[dict]]:
+def _score_qa(records: list[dict], predictions: list[str], config: EvalConfig, waypoint_format: str = "tokens") -> tuple[dict, list[dict]]:
     references = [r["answer"] for r in records]
     rows = [_row(r, p, exact=normalize_answer(p) == normalize_answer(r["answer"])) for r, p in zip(records, predictions)]
     exact = sum(row["exact"] for row in rows) / len(rows) if rows else 0.0
     return {"records": len(rows), "exact_match": exact, "text": text_metrics(predictions, references)}, rows
 
 
-def _score_captions(records: list[dict], predictions: list[str], config: EvalConfig) -> tuple[dict, list[dict]]:
+def _score_captions(records: list[dict], predictions: list[str], config: EvalConfig, waypoint_format: str = "tokens") -> tuple[dict, list[dict]]:
     rows = [_row(r, p) for r, p in zip(records, predictions)]
     return {"records": len(rows), "text": text_metrics(predictions, [r["answer"] for r in records])}, rows
 

@@ -23,7 +23,8 @@ with IoU >= t (t = 0.25, 0.5); an unreadable predicted box has IoU 0.
 QA: exact match after ``normalize_answer`` (lower case, location tokens, punctuation and the articles
 a/an/the removed, whitespace collapsed).
 
-Text (BLEU-1..4, ROUGE-L, CIDEr-D): location tokens are removed first (``strip_location_tokens``:
+Text (BLEU-1..4, ROUGE-L, CIDEr-D): location tokens (and locations written as numbers, ``(x, y, z)``)
+are removed first (``strip_location_tokens``:
 they are scored by the waypoint / box metrics, and as words they would inflate n-gram matches), then
 text is lower-cased and split into words ``[a-z0-9']+`` (punctuation dropped, as the COCO caption
 tokenizer does). BLEU: ``nltk`` ``corpus_bleu`` (corpus-level, one reference per record, no
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.decomposition import Step
+from agent.waypoint_format import LOCATION_NUMBERS
 
 DEFAULT_TOLERANCE = 0.5
 """Metres within which a predicted waypoint counts as right (the issue's goal: median error <= 0.5 m)."""
@@ -180,8 +182,9 @@ def grounding_metrics(ious: Sequence[float], thresholds: Sequence[float] = (0.25
 
 
 def strip_location_tokens(text: str) -> str:
-    """``text`` without location tokens (``<locK>`` and malformed look-alikes), whitespace collapsed."""
-    return re.sub(r"\s+", " ", _LOCATION_TOKEN.sub(" ", text)).strip()
+    """``text`` without location tokens (``<locK>`` and malformed look-alikes) and locations written as
+    numbers (``(x, y, z)`` and 6-number boxes, ``agent.waypoint_format``), whitespace collapsed."""
+    return re.sub(r"\s+", " ", LOCATION_NUMBERS.sub(" ", _LOCATION_TOKEN.sub(" ", text))).strip()
 
 
 def normalize_answer(text: str) -> str:

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.waypoint_format import WAYPOINT_FORMATS
+
 PRESETS: dict[str, dict[str, Any]] = {
     # for tests and smoke runs: ~0.1M parameters
     "tiny": {
@@ -51,7 +53,9 @@ class TrainConfig:
     in steps (0 = only at the end). ``eval_samples``: validation records used (first ones, fixed).
     ``preset``: a key of ``PRESETS``. ``location_smoothing``: the model's Gaussian width (bins) of
     location-token targets (``ThreeDLLMConfig.location_smoothing``; 0 = one-hot). ``location_head``:
-    one of ``LOCATION_HEADS``. ``device``: None = CUDA when available, else CPU.
+    one of ``LOCATION_HEADS``; None = "pointer", or "lm" with numbers. ``waypoint_format``: one of
+    ``WAYPOINT_FORMATS`` (``agent.waypoint_format``): "numbers" (an ablation) writes locations as text
+    numbers in metres and needs the "lm" head. ``device``: None = CUDA when available, else CPU.
     ``mixed_precision``: "no", "bf16" (autocast) or "fp16" (autocast and a gradient scaler, CUDA only);
     None = ``bf16`` if set (True = "bf16", False = "no"), else bf16 on CUDA with the "gpu" preset
     (``precision``). ``threads``: torch CPU threads during the run
@@ -82,7 +86,8 @@ class TrainConfig:
     threads: int = 1
     preset: str = "cpu-small"
     location_smoothing: float = 1.0
-    location_head: str = "pointer"
+    location_head: str | None = None
+    waypoint_format: str = "tokens"
     device: str | None = None
     bf16: bool | None = None
     mixed_precision: str | None = None
@@ -110,6 +115,15 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.mixed_precision must be None or one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         if self.mixed_precision is not None and self.bf16 is not None and self.bf16 != (self.mixed_precision == "bf16"):
             raise ValueError(f"TrainConfig: bf16={self.bf16} contradicts mixed_precision={self.mixed_precision!r}; set one of them")
+        if self.waypoint_format not in WAYPOINT_FORMATS:
+            raise ValueError(f"TrainConfig.waypoint_format must be one of {WAYPOINT_FORMATS}, got {self.waypoint_format!r}")
+        if self.location_head is None:
+            object.__setattr__(self, "location_head", "lm" if self.waypoint_format == "numbers" else "pointer")
+        if self.waypoint_format == "numbers" and self.location_head == "pointer":
+            raise ValueError(
+                "the pointer location head writes location tokens, but waypoint_format='numbers' writes locations as text "
+                "numbers: use --location-head lm (the default with --waypoint-format numbers)"
+            )
         if self.location_head not in LOCATION_HEADS:
             raise ValueError(f"TrainConfig.location_head must be one of {LOCATION_HEADS}, got {self.location_head!r}")
         if self.preset not in PRESETS:
@@ -134,5 +148,7 @@ class TrainConfig:
         return data
 
 
-ORDER_FIELDS = ("seed", "batch_size", "grad_accum", "preset", "location_smoothing", "location_head")
+ORDER_FIELDS = ("seed", "batch_size", "grad_accum", "preset", "location_smoothing", "location_head", "waypoint_format")
 """Settings a resumed run must share with its checkpoint (they fix the model and the data order)."""
+ORDER_DEFAULTS: dict[str, Any] = {"waypoint_format": "tokens"}
+"""What a checkpoint written before an ``ORDER_FIELDS`` setting existed had for it."""

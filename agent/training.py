@@ -38,6 +38,11 @@ the previous checkpoint or the new one. On resume the log is cut back to the che
 
 Each scene's points are normalised by that record's own location codec (``bounds`` of
 ``ThreeDLLM.forward``), so location tokens and positions share one frame per scene.
+
+``TrainConfig.waypoint_format="numbers"`` (``nav3d train --waypoint-format numbers``, the ablation of
+location tokens): records are loaded with their locations written as text numbers in metres
+(``agent.waypoint_format``), the model has the LM head alone, and its ``config.json`` records the
+format as ``map_data["waypoint_format"]``, which the planner and ``nav3d eval-planner`` read.
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ from agent.location_codec import LocationCodec
 from agent.location_pointer import PointerConfig
 from agent.scene_encoder import SceneEncoderConfig, pad_scenes
 from agent.threads import torch_threads
-from agent.train_config import ORDER_FIELDS, PRESETS, TrainConfig
+from agent.train_config import ORDER_DEFAULTS, ORDER_FIELDS, PRESETS, TrainConfig
+from agent.waypoint_format import MAP_DATA_KEY, check_waypoint_format, tokens_to_numbers
 from envs.files import atomic_write_text, writable_folder
 
 CHECKPOINT_DIR = "checkpoint-last"
@@ -110,11 +116,17 @@ class Sample:
 
 
 class LanguageRecords:
-    """The records of one split file with their scene maps (each map file read once, features to float32)."""
+    """The records of one split file with their scene maps (each map file read once, features to float32).
 
-    def __init__(self, data_dir: str | Path, split: str, cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+    ``waypoint_format`` "numbers" (``agent.waypoint_format``) writes the location tokens of every
+    prompt and answer as text numbers in metres (each record's codec); "tokens" keeps them."""
+
+    def __init__(
+        self, data_dir: str | Path, split: str, cache: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, waypoint_format: str = "tokens"
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.split = split
+        self.waypoint_format = check_waypoint_format(waypoint_format)
         records = read_records(self.data_dir / f"{split}.jsonl")
         missing = sorted({r["map"] for r in records if not (self.data_dir / r["map"]).is_file()})
         if missing:
@@ -133,7 +145,10 @@ class LanguageRecords:
             dims.add(features.shape[1])
             bins.add(codec.bins)
             bounds = np.asarray([codec.lower, codec.upper], dtype=np.float32)  # (2, 3)
-            self.samples.append(Sample(r["prompt"], r["answer"], points, features, bounds))
+            prompt, answer = r["prompt"], r["answer"]
+            if self.waypoint_format == "numbers":
+                prompt, answer = tokens_to_numbers(prompt, codec), tokens_to_numbers(answer, codec)
+            self.samples.append(Sample(prompt, answer, points, features, bounds))
         if len(dims) > 1 or len(bins) > 1:
             raise ValueError(
                 f"{split}.jsonl in {self.data_dir} mixes feature sizes {sorted(dims)} or location bins {sorted(bins)}; "
@@ -210,11 +225,17 @@ def model_config(
     location_smoothing: float = 1.0,
     map_data: dict[str, Any] | None = None,
     location_head: str = "pointer",
+    waypoint_format: str = "tokens",
 ) -> ThreeDLLMConfig:
     """The ``ThreeDLLMConfig`` of a preset for ``feature_dim``-channel maps; ``codec`` gives the bins
     and the default bounds (the per-record bounds are used in training); ``map_data`` how the
     dataset's maps were made (``dataset_map_data``); ``location_head`` "pointer" or "lm"
-    (``TrainConfig.location_head``)."""
+    (``TrainConfig.location_head``); ``waypoint_format`` "numbers" is recorded as
+    ``map_data["waypoint_format"]`` (``agent.waypoint_format``; "tokens" leaves ``map_data`` as it is)."""
+    if check_waypoint_format(waypoint_format) == "numbers":
+        if location_head == "pointer":
+            raise ValueError("the pointer location head writes location tokens; a waypoint_format='numbers' model needs location_head='lm'")
+        map_data = {**(map_data or {}), MAP_DATA_KEY: waypoint_format}
     sizes = PRESETS[preset]
     encoder = SceneEncoderConfig(feature_dim=feature_dim, **sizes["encoder"])
     pointer = PointerConfig() if location_head == "pointer" else None
@@ -393,10 +414,10 @@ def train(config: TrainConfig) -> TrainSummary:
             f"each process takes a share of every micro-batch, so raise --batch-size or launch fewer processes"
         )
     cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    train_data = LanguageRecords(data_dir, "train", cache)
+    train_data = LanguageRecords(data_dir, "train", cache, config.waypoint_format)
     if len(train_data) == 0:
         raise ValueError(f"{data_dir / 'train.jsonl'} holds no records; generate data with more training houses")
-    val_data = LanguageRecords(data_dir, "val", cache) if (data_dir / "val.jsonl").is_file() else None
+    val_data = LanguageRecords(data_dir, "val", cache, config.waypoint_format) if (data_dir / "val.jsonl").is_file() else None
     if val_data is not None and len(val_data) and (val_data.feature_dim, val_data.bins) != (train_data.feature_dim, train_data.bins):
         raise ValueError(f"val.jsonl in {data_dir} has {val_data.feature_dim}-d features / {val_data.bins} bins, train.jsonl {train_data.feature_dim}-d / {train_data.bins}")
     device = launch_device(launch, _resolve_device(config))
@@ -467,9 +488,10 @@ def _run(config, train_data, val_data, out, checkpoint, device, precision, autoc
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     if config.resume and checkpoint.exists():
         state = read_trainer_state(checkpoint)
-        different = [k for k in ORDER_FIELDS if state["config"].get(k) != getattr(config, k)]
+        saved = {**ORDER_DEFAULTS, **state["config"]}
+        different = [k for k in ORDER_FIELDS if saved.get(k) != getattr(config, k)]
         if different:
-            detail = ", ".join(f"{k}: checkpoint {state['config'].get(k)!r}, now {getattr(config, k)!r}" for k in different)
+            detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, now {getattr(config, k)!r}" for k in different)
             raise ValueError(f"cannot resume {checkpoint} with other settings ({detail}); use the checkpoint's settings or another --out")
         try:
             model = ThreeDLLM.from_pretrained(checkpoint, feature_dim=train_data.feature_dim, device=device)
@@ -494,7 +516,8 @@ def _run(config, train_data, val_data, out, checkpoint, device, precision, autoc
         tokenizer = _shared_tokenizer(out, train_data, PRESETS[config.preset]["vocab_size"], launch)
         codec = _default_codec(train_data)
         model_cfg = model_config(
-            config.preset, train_data.feature_dim, codec, config.location_smoothing, dataset_map_data(config.data_dir), config.location_head
+            config.preset, train_data.feature_dim, codec, config.location_smoothing, dataset_map_data(config.data_dir), config.location_head,
+            config.waypoint_format,
         )
         model = ThreeDLLM(model_cfg, tokenizer, seed=config.seed).to(device).train()
         optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)

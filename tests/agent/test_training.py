@@ -199,3 +199,74 @@ def test_cli_train(fixed, tmp_path, capsys):
     assert "trained steps 3..5 of 5" in capsys.readouterr().out
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "nav3d train: error: data folder" in capsys.readouterr().err
+
+
+class _MapStub:
+    """A FeatureMap stand-in over a dataset's map file (what ThreeDLLMPlanner reads of a map)."""
+
+    def __init__(self, path) -> None:
+        with np.load(path) as data:
+            self.points, self.features = data["points"].astype(np.float64), data["features"].astype(np.float32)
+
+    def bounds(self):
+        return np.stack([self.points.min(0), self.points.max(0)])
+
+    def points_and_features(self, n):
+        return self.points[:n], self.features[:n]
+
+
+def test_numbers_waypoint_format_trains_plans_and_is_scored(fixed, tmp_path):
+    """The ablation of location tokens: a few steps with locations as text numbers, then the checkpoint
+    plans and is scored by eval-planner in that format (and perfect numbers answers score as tokens do)."""
+    from agent.planner import ThreeDLLMPlanner
+    from agent.planner_eval import EvalConfig, evaluate_planner
+    from agent.training import LanguageRecords
+
+    out = tmp_path / "numbers"
+    summary = train(_config(fixed, out, steps=3, eval_every=0, checkpoint_every=0, waypoint_format="numbers"))
+    state = read_trainer_state(summary.checkpoint)
+    assert state["config"]["waypoint_format"] == "numbers" and state["config"]["location_head"] == "lm"
+    model = ThreeDLLM.from_pretrained(summary.checkpoint)
+    assert model.pointer is None and model.config.map_data["waypoint_format"] == "numbers"
+    val = LanguageRecords(fixed, "val", waypoint_format="numbers")
+    assert not any("<loc" in t for t in val.texts()) and any("(" in s.answer for s in val.samples)
+    with pytest.raises(ValueError, match="waypoint_format: checkpoint 'numbers', now 'tokens'"):
+        train(_config(fixed, out, steps=4, resume=True, location_head="lm"))
+
+    record = next(r for r in read_records(fixed / "val.jsonl") if r["task"] == "decomposition")
+    planner = ThreeDLLMPlanner(model, points=256, max_new_tokens=24)
+    start = np.asarray(record["meta"]["start"]) if "start" in (record.get("meta") or {}) else np.zeros(3)
+    plan = planner.plan(_MapStub(fixed / record["map"]), "find the red mug", start)
+    assert not planner.constrain_locations and "<loc" not in plan.prompt and "(" in plan.prompt
+    assert "<loc" not in plan.raw_text
+
+    budgets = {"decomposition": 24, "grounding": 16, "qa": 8, "caption": 8}
+    result = evaluate_planner(out, fixed, split="val", tasks=("decomposition", "grounding"), max_records=2, progress=False,
+                              config=EvalConfig(max_new_tokens=budgets), out_dir=tmp_path / "eval")
+    assert result["config"]["waypoint_format"] == "numbers" and result["tasks"]["decomposition"]["records"] >= 1
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
+    assert rows and not any("<loc" in r["prediction"] for r in rows)
+
+    answers = {s.prompt: s.answer for s in val.samples}
+
+    class Perfect:  # answers every prompt with its reference, written as numbers
+        config = model.config
+
+        def generate(self, points, features, mask, prompts, **kwargs):
+            assert "grammar" not in kwargs and not kwargs["constrain_locations"]
+            return [answers[p] for p in prompts]
+
+    perfect = evaluate_planner(Perfect(), fixed, split="val", tasks=("decomposition", "grounding"), progress=False)["tasks"]
+    assert perfect["decomposition"]["step_key_accuracy"] == 1.0
+    assert perfect["decomposition"]["waypoint_error_median"] <= perfect["decomposition"]["reference_quantisation_median"] + 0.05 + 1e-9
+    assert perfect["grounding"]["acc@0.5"] == 1.0
+
+
+def test_a_checkpoint_from_before_the_waypoint_format_resumes_as_tokens(fixed, tmp_path):
+    out = tmp_path / "old"
+    first = train(_config(fixed, out, steps=2, eval_every=0, checkpoint_every=0))
+    path = first.checkpoint / training.STATE_FILE
+    state = json.loads(path.read_text())
+    del state["config"]["waypoint_format"]  # written before the setting existed
+    path.write_text(json.dumps(state))
+    assert train(_config(fixed, out, steps=3, eval_every=0, checkpoint_every=0, resume=True)).step == 3
