@@ -221,8 +221,7 @@ def _short(text: str, limit: int = 60) -> str:
 class StepTruth:
     """A ground-truth step as the generator knows it: the subgoal ``kind`` ("room"/"object"), the
     ``target`` text, the waypoint (world metres) and what it refers to (``room`` name or
-    ``instance_id``); ``stand``: the navigable point where the route reaches the step (world metres;
-    None = the waypoint itself), from which the next step's route starts."""
+    ``instance_id``)."""
 
     kind: str
     target: str
@@ -232,7 +231,6 @@ class StepTruth:
     color: str | None = None
     category: str | None = None
     extra: dict = field(default_factory=dict)
-    stand: tuple[float, float, float] | None = None
 
     @property
     def action(self) -> str:
@@ -249,7 +247,5 @@ class StepTruth:
             "color": self.color,
             "category": self.category,
         }
-        if self.stand is not None:
-            d["stand"] = [float(v) for v in self.stand]
         d.update(self.extra)
         return d

@@ -28,14 +28,11 @@ are ``TEMPLATE_COUNTS``):
   ``agent.decomposition`` ("1. go to the kitchen <loc..><loc..><loc..> 2. find the red mug ...").
   Waypoints, chained from the start: a room's is its anchor (``agent.scene_maps.room_anchor``: the
   navigable point nearest the room's centre, on the start's island; with several rooms of that
-  name, the one nearest by walking from the previous step); an object's is the centre of the
-  instance the route reaches first: among the instances the step names, the one with the view point
+  name, the one nearest by walking from the previous waypoint); an object's is the view point
   (navigable, within 1 m, object visible: ``EpisodeGenerator.view_points``) nearest by walking from
-  the previous step. The route goes on from that view point (the step's ``stand``), so the steps
-  chain as an agent walks them. A location token thus says where the thing is, which a map shows
-  (and the 3D-LLM's pointer head can point at); where to stand is the low-level policy's choice (the
-  map policy stops at the nearest reachable cell), and the instruction measures score the stop at
-  the object's view points (``envs.measures.SubgoalProgress``). ``decomposition_prompt``
+  the previous waypoint among the instances the step names. Both are places a navigation policy
+  can stop at: the room step is reached inside the room, the object step at a view point, as the
+  instruction measures define them (``envs.measures.SubgoalProgress``). ``decomposition_prompt``
   and ``step_truths`` are these two rules on their own, shared with ``agent.planner``. A scene in which the
   generator finds no valid instruction gets no decompositions (fewer records, not an error).
 
@@ -521,7 +518,7 @@ class _StepTruths:
         for sg in episode.subgoals:
             step = self._room_step(sg, current, island) if sg.kind == "room" else self._object_step(sg, current)
             steps.append(step)
-            current = np.asarray(step.waypoint if step.stand is None else step.stand, dtype=np.float64)
+            current = np.asarray(step.waypoint, dtype=np.float64)
         return steps
 
     def _room_step(self, sg: Subgoal, current: np.ndarray, island: int) -> StepTruth:
@@ -562,8 +559,5 @@ class _StepTruths:
         distance = float(np.sum(np.linalg.norm(np.diff(path, axis=0)[:, [0, 2]], axis=1)))
         target = f"{sg.color} {sg.target}" if sg.color else sg.target
         obj = self.scene.objects[int(owner.object_id)]
-        extra = {"distance": distance, "instance_ids": [int(g.object_id) for g in sg.goals]}
-        return StepTruth(
-            "object", target, tuple(float(v) for v in obj.center), room=obj.region, instance_id=int(owner.object_id), color=sg.color, category=sg.target,
-            extra=extra, stand=tuple(float(v) for v in p),
-        )
+        extra = {"distance": distance, "object_center": [float(v) for v in obj.center], "instance_ids": [int(g.object_id) for g in sg.goals]}
+        return StepTruth("object", target, tuple(float(v) for v in p), room=obj.region, instance_id=int(owner.object_id), color=sg.color, category=sg.target, extra=extra)
