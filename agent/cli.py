@@ -90,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
     run.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps,
                      help=f"frontier-exploration actions before the first plan, and again for each target not yet in the map; 0 = a turn in place instead (default {LoopConfig.explore_steps})")
+    run.add_argument("--first-explore-steps", type=int, default=None, help="frontier-exploration actions before the first plan alone (default: --explore-steps); 0 = a turn in place, then plan and explore only for targets not yet in the map")
     run.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     run.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
     run.add_argument("--out", type=Path, default=Path("outputs/run"), help="rollout folder: video.mp4, steps.jsonl, plan.json, events.jsonl, metrics.json")
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     evaluate.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
     evaluate.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps, help=f"frontier-exploration actions before the first plan, and again for each target not yet in the map (default {LoopConfig.explore_steps})")
+    evaluate.add_argument("--first-explore-steps", type=int, default=None, help="frontier-exploration actions before the first plan alone (default: --explore-steps); 0 = a turn in place, then plan and explore only for targets not yet in the map")
     evaluate.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     evaluate.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
     evaluate.add_argument("--record", type=Path, default=None, help="folder for each episode's rollout (video.mp4, steps.jsonl, plan.json, ...; nav3d replay renders them)")
@@ -354,7 +356,7 @@ def _run(args: argparse.Namespace) -> int:
         console.print(f"[bold]instruction[/bold] in {episode.scene_id}: {episode.instruction!r} ({len(episode.subgoals)} subgoals)")
         from agent.loop_config import LoopConfig
 
-        loop = LoopConfig(explore_steps=args.explore_steps)
+        loop = LoopConfig(explore_steps=args.explore_steps, first_explore_steps=args.first_explore_steps)
         agent = build_agent(episode, env.simulator.scene, env.simulator, args.planner, args.policy, args.checkpoint, args.construction, loop)
         console.print(f"agent: {type(agent.map).__name__} + {type(agent.planner).__name__} + {type(agent.policy).__name__} (set up in {time.perf_counter() - t0:.1f} s)")
         recorder = RolloutRecorder(env.sensor_config.max_depth, video=not args.no_video)
@@ -406,7 +408,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     config = EpisodeEvalConfig(
         planner=args.planner, policy=args.policy, checkpoint=None if args.checkpoint is None else str(args.checkpoint),
         construction=args.construction, size=args.size, max_steps=args.max_steps, explore_steps=args.explore_steps,
-        workers=args.workers, threads=args.threads,
+        first_explore_steps=args.first_explore_steps, workers=args.workers, threads=args.threads,
     )
     summary = evaluate_episodes(args.dataset, args.out, config, limit=args.limit, record=args.record, ray=args.ray)
     Console().print(Markdown(summary_table(summary)))

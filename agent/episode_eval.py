@@ -54,7 +54,8 @@ class EpisodeEvalConfig:
     """How each episode runs: the agent's parts (``agent.episode_runner``: planner
     "llm"|"llm-grounded"|"oracle"|"frontier", policy "map"|"oracle", checkpoint folder, map
     construction), the sensor ``size`` in pixels, the env's ``max_steps``, the exploration budget
-    (actions before the first plan, and again per target not yet in the map), and the parallelism
+    (actions before the first plan, and again per target not yet in the map; ``first_explore_steps``
+    the first of them alone, None = the same), and the parallelism
     (``workers`` processes with ``threads`` torch threads each)."""
 
     planner: str = "llm"
@@ -64,6 +65,7 @@ class EpisodeEvalConfig:
     size: int = 128
     max_steps: int = 500
     explore_steps: int = 250
+    first_explore_steps: int | None = None
     workers: int = 1
     threads: int = 1
 
@@ -248,7 +250,7 @@ def evaluate_episode(episode, config: EpisodeEvalConfig, trajectories: Path | No
     try:
         observation, _ = env.reset(seed=0, options={"episode": episode})
         sim = env.simulator
-        loop = LoopConfig(explore_steps=config.explore_steps)
+        loop = LoopConfig(explore_steps=config.explore_steps, first_explore_steps=config.first_explore_steps)
         agent = build_agent(episode, sim.scene, sim, config.planner, config.policy, config.checkpoint, config.construction, loop, encoder=shared_encoder())
         recorder = RolloutRecorder(env.sensor_config.max_depth, video=record is not None)
         result = run_episode(env, agent, observation, on_step=recorder.on_step)

@@ -4,8 +4,9 @@ Each call of :meth:`Agent.act` (one frame):
 
 1. the frame's features are extracted ("features") and integrated into the map ("map");
 2. before the first plan it builds its map: with an ``explorer`` policy (``FrontierExplorer``) it
-   explores for up to ``LoopConfig.explore_steps`` actions (or until no frontier is left), else it
-   turns in place for ``LoopConfig.look_around`` frames, so the first plan sees more than one view;
+   explores for up to ``LoopConfig.initial_explore_steps`` actions (or until no frontier is left),
+   else (or when that budget is 0) it turns in place for ``LoopConfig.look_around`` frames, so the
+   first plan sees more than one view;
 3. it plans (asks the planner for a decomposition of the instruction from its position) when it has
    no plan, after each reached step, and when the current step has taken ``stale_steps`` actions;
    each re-plan keeps the steps already done and follows the new plan from the next one;
@@ -121,11 +122,12 @@ class Agent:
         self._log(step, "map", t)
         if self.finished:
             return Action.STOP
-        if self.explorer is None and step < self.config.look_around:
+        first = self.config.initial_explore_steps
+        if (self.explorer is None or first == 0) and step < self.config.look_around:
             return Action.TURN_LEFT
         if self.explorer is not None and self._explored >= 0:
             t = time.perf_counter()
-            action = self.explorer.act(observation, None) if self._explored < self.config.explore_steps else Action.STOP
+            action = self.explorer.act(observation, None) if self._explored < first else Action.STOP
             if action != Action.STOP:  # the explorer stops when no frontier is left
                 self._explored += 1
                 self._log(step, "explore", t, {"action": action.name})

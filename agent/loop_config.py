@@ -16,6 +16,8 @@ class LoopConfig:
     - ``explore_steps``: with an explorer, at most this many exploring actions before the first plan,
       and at most this many again for each step whose target the planner has not found in the map
       yet (``Plan.unseen``).
+    - ``first_explore_steps``: the budget before the first plan alone (None = ``explore_steps``);
+      0 = only the ``look_around`` turn, then plan and explore only for targets not yet in the map.
     - ``waypoint_radius``: metres (x/z) from a step's waypoint at which the agent stops for it.
     - ``stale_steps``: actions spent on one step after which the plan is made again.
     - ``replan_after_subgoal``: plan again after each reached step (the map has grown meanwhile).
@@ -29,11 +31,20 @@ class LoopConfig:
     stale_steps: int = 120
     replan_after_subgoal: bool = True
     search_check_steps: int = 10
+    first_explore_steps: int | None = None
+
+    @property
+    def initial_explore_steps(self) -> int:
+        """Exploring actions allowed before the first plan."""
+        return self.explore_steps if self.first_explore_steps is None else self.first_explore_steps
 
     def __post_init__(self) -> None:
         for name, least in (("look_around", 0), ("explore_steps", 0), ("stale_steps", 1), ("search_check_steps", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"LoopConfig.{name} must be an integer >= {least}, got {value!r}")
+        first = self.first_explore_steps
+        if first is not None and (isinstance(first, bool) or not isinstance(first, int) or first < 0):
+            raise ValueError(f"LoopConfig.first_explore_steps must be None or an integer >= 0, got {first!r}")
         if not (math.isfinite(self.waypoint_radius) and self.waypoint_radius > 0):
             raise ValueError(f"LoopConfig.waypoint_radius must be positive metres, got {self.waypoint_radius!r}")

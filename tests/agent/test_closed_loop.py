@@ -112,6 +112,22 @@ def test_the_agent_explores_for_an_unseen_target_and_plans_again(encoder, found,
     assert search["detail"]["found"] is not gave_up and result.steps[-1].action == "stop" and agent.finished
 
 
+def test_with_no_first_exploration_the_agent_turns_once_around_then_plans_and_searches(encoder):
+    env = InstructionEnv(scenes=("house:1",), sensor=SensorConfig(width=48, height=48), max_episode_steps=60)
+    observation, _ = env.reset(seed=1)
+    config = LoopConfig(explore_steps=10, search_check_steps=4, first_explore_steps=0, look_around=6)
+    agent = _agent(env, _FindsOnCall(2), config, encoder)
+    result = run_episode(env, agent, observation)
+    env.close()
+    assert [s.action for s in result.steps[:6]] == ["turn_left"] * 6  # the turn in place, no exploring
+    plans = [e for e in result.events if e["kind"] == "plan"]
+    assert plans[0]["step"] == 6 and [e["detail"]["reason"] for e in plans] == ["start", "search"]
+    explored = [e for e in result.events if e["kind"] == "explore" and e["detail"].get("action") not in ("done",)]
+    assert explored and all("for" in e["detail"] for e in explored)  # every exploring action was a search
+    with pytest.raises(ValueError, match="first_explore_steps"):
+        LoopConfig(first_explore_steps=-1)
+
+
 def test_objectnav_and_frontier_errors_are_clear(objectnav, tmp_path, encoder):
     path, episode = objectnav
     assert objectnav_instruction("armchair") == "find an armchair" and task_episode(episode).subgoals[0].target == "book"
