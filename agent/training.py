@@ -230,14 +230,18 @@ def model_config(
     """The ``ThreeDLLMConfig`` of a preset for ``feature_dim``-channel maps; ``codec`` gives the bins
     and the default bounds (the per-record bounds are used in training); ``map_data`` how the
     dataset's maps were made (``dataset_map_data``); ``location_head`` "pointer" or "lm"
-    (``TrainConfig.location_head``); ``waypoint_format`` "numbers" is recorded as
+    (``TrainConfig.location_head``; "lm" drops the preset's local-context layers, which feed the
+    pointer's keys, so it builds the shipped checkpoint's architecture); ``waypoint_format`` "numbers" is recorded as
     ``map_data["waypoint_format"]`` (``agent.waypoint_format``; "tokens" leaves ``map_data`` as it is)."""
     if check_waypoint_format(waypoint_format) == "numbers":
         if location_head == "pointer":
             raise ValueError("the pointer location head writes location tokens; a waypoint_format='numbers' model needs location_head='lm'")
         map_data = {**(map_data or {}), MAP_DATA_KEY: waypoint_format}
     sizes = PRESETS[preset]
-    encoder = SceneEncoderConfig(feature_dim=feature_dim, **sizes["encoder"])
+    encoder_sizes = dict(sizes["encoder"])
+    if location_head != "pointer":  # the local context serves the pointer's keys; the LM head reads the queries alone
+        encoder_sizes["context_layers"] = 0
+    encoder = SceneEncoderConfig(feature_dim=feature_dim, **encoder_sizes)
     pointer = PointerConfig() if location_head == "pointer" else None
     return ThreeDLLMConfig(encoder, codec, SmallLlama(**sizes["lm"]), location_smoothing, map_data, pointer)
 
