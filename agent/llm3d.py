@@ -29,6 +29,7 @@ trained from scratch here) or a user's local causal LM (:class:`LocalLM`, loaded
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -60,6 +61,7 @@ from agent.location_pointer import (
     PointerConfig,
     PointerLogitsProcessor,
     bin_coordinates,
+    bin_table,
     capture_head_input,
     pointer_positions,
 )
@@ -299,9 +301,7 @@ def answer_loss(logits: torch.Tensor, labels: torch.Tensor, location_ids: Sequen
     nll = -logp.gather(1, target[:, None]).squeeze(1)  # (T,)
     if smoothing > 0 and len(target):
         locations = torch.as_tensor(list(location_ids), device=logp.device)  # (Bn,) ids in bin order
-        bin_of = torch.full((logp.shape[1],), -1, dtype=torch.long, device=logp.device)
-        bin_of[locations] = torch.arange(len(locations), device=logp.device)
-        bins = bin_of[target]  # (T,) the label's bin, -1 for other tokens
+        bins = bin_table(location_ids, logp.shape[1], logp.device)[target]  # (T,) the label's bin, -1 for other tokens
         is_location = bins >= 0
         if bool(is_location.any()):
             offsets = torch.arange(len(locations), device=logp.device)[None] - bins[is_location, None]  # (T_loc, Bn)
@@ -352,8 +352,7 @@ class ThreeDLLM(nn.Module):
             self.pointer = None
             if config.pointer is not None:
                 self.pointer = LocationPointer(config.pointer, hidden, config.encoder.dim, config.bins)
-        self._bin_of = torch.full((max(len(tokenizer), rows),), -1, dtype=torch.long)  # token id -> bin, -1 = not a location
-        self._bin_of[self.location_ids] = torch.arange(len(self.location_ids))
+        self._bin_of = bin_table(self.location_ids, max(len(tokenizer), rows))  # token id -> bin, -1 = not a location
 
     # -- parts ---------------------------------------------------------------------------------
 
@@ -392,6 +391,10 @@ class ThreeDLLM(nn.Module):
         encoding = self.encoder.encode(points.to(device), features.to(device), mask, box)
         encoding.prefix = encoding.prefix.to(self.lm.get_input_embeddings().weight.dtype)  # (B, K, H)
         return encoding
+
+    def _head_input(self):
+        """A context collecting the LM's last hidden states for the pointer head (nothing without one)."""
+        return capture_head_input(self.lm) if self.pointer is not None else contextlib.nullcontext([])
 
     def _pointer_inputs(self, encoding: SceneEncoding, points: torch.Tensor, bounds: torch.Tensor | None):
         """Keys (B, N, d) and bin coordinates (B, N, 3) of the scenes' points for the pointer head."""
@@ -511,7 +514,7 @@ class ThreeDLLM(nn.Module):
         encoding = self._encode(points, features, point_mask, bounds)
         batch = self.encode_batch(prompts, answers)
         embeds = self.embed(batch, encoding.prefix)  # (B, L, H)
-        with capture_head_input(self.lm) as hidden:
+        with self._head_input() as hidden:
             out = self.lm(
                 inputs_embeds=embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids, use_cache=False
             )
@@ -563,7 +566,7 @@ class ThreeDLLM(nn.Module):
                 bos_token_id=self.bos_id,
                 **settings,
             )
-            with capture_head_input(self.lm) as hidden:
+            with self._head_input() as hidden:
                 processors = LogitsProcessorList()
                 if self.pointer is not None:  # before the grammar, which only masks
                     keys, coords = self._pointer_inputs(encoding, points, bounds)

@@ -38,6 +38,7 @@ from torch import nn
 from transformers import LogitsProcessor, PreTrainedModel
 
 from agent.constraints import trailing_location_run
+from agent.scene_encoder import config_from_dict
 
 MASKED = -1e4
 """Score of padded points: finite, so empty scenes give no NaN (their pointer is replaced by the LM's)."""
@@ -58,10 +59,15 @@ class PointerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PointerConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"PointerConfig.from_dict: unknown key(s) {sorted(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data)
+
+
+def bin_table(location_ids: Sequence[int], size: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(size,) long: a token id's location bin (``location_ids`` are in bin order), -1 for other tokens."""
+    ids = torch.as_tensor(list(location_ids), dtype=torch.long, device=device)
+    table = torch.full((size,), -1, dtype=torch.long, device=device)
+    table[ids] = torch.arange(len(ids), device=device)
+    return table
 
 
 def bin_coordinates(points: torch.Tensor, bounds: torch.Tensor, bins: int) -> torch.Tensor:
@@ -202,8 +208,7 @@ class PointerLogitsProcessor(LogitsProcessor):
         self.pointer = pointer
         self.keys, self.mask, self.coords = keys, mask, coords
         self.location_ids = torch.as_tensor(list(location_ids), device=keys.device)
-        self.bin_of = torch.full((int(self.location_ids.max()) + 1,), -1, dtype=torch.long, device=keys.device)
-        self.bin_of[self.location_ids] = torch.arange(len(self.location_ids), device=keys.device)
+        self.bin_of = bin_table(location_ids, int(self.location_ids.max()) + 1, keys.device)
         self.store = store
         self.log_alpha: torch.Tensor | None = None
 

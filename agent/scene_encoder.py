@@ -86,10 +86,15 @@ class SceneEncoderConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SceneEncoderConfig:
         """The config saved by :meth:`to_dict`; unknown keys are an error."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"SceneEncoderConfig.from_dict: unknown key(s) {sorted(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data)
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """``cls(**data)`` for a config dataclass, with a ValueError naming any key it does not have."""
+    unknown = set(data) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{cls.__name__}.from_dict: unknown key(s) {sorted(unknown)}")
+    return cls(**data)
 
 
 class PositionEmbedding3D(nn.Module):
