@@ -225,7 +225,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--location-smoothing", type=float, default=defaults.location_smoothing,
                        help=f"width (bins, sigma) of the Gaussian target of location tokens; 0 = one-hot (default {defaults.location_smoothing})")
     train.add_argument("--location-head", choices=LOCATION_HEADS, default=None,
-                       help="pointer: location tokens from a pointer over the map's points mixed with the LM's; lm: the LM's logits alone "
+                       help="pointer: location tokens from a pointer over the map's points mixed with the LM's; phrase-pointer: the same "
+                            "with a prior from the cosine of each point's feature to the sentence embedding of the step's phrase "
+                            "(maps with sentence-embedding features); lm: the LM's logits alone "
                             "(default pointer; lm with --waypoint-format numbers)")
     train.add_argument("--waypoint-format", choices=WAYPOINT_FORMATS, default=defaults.waypoint_format,
                        help="tokens: locations as location tokens <locK>; numbers: the ablation with locations as text numbers in metres, "

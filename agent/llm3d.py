@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -63,6 +64,8 @@ from agent.location_pointer import (
     bin_coordinates,
     bin_table,
     capture_head_input,
+    location_phrase,
+    phrase_relevance,
     pointer_positions,
 )
 from agent.scene_encoder import SceneEncoder, SceneEncoderConfig, SceneEncoding, check_scene_inputs, codec_bounds
@@ -353,6 +356,10 @@ class ThreeDLLM(nn.Module):
             if config.pointer is not None:
                 self.pointer = LocationPointer(config.pointer, hidden, config.encoder.dim, config.bins)
         self._bin_of = bin_table(self.location_ids, max(len(tokenizer), rows))  # token id -> bin, -1 = not a location
+        self.phrase_encoder: Callable[[list[str]], np.ndarray] | None = None
+        """Phrases -> (n, C) unit embeddings for a pointer head's phrase prior; None = the shared
+        default sentence encoder (``perception.text_encoder.shared_encoder``), which made the
+        semantic-text maps' features."""
 
     # -- parts ---------------------------------------------------------------------------------
 
@@ -401,13 +408,44 @@ class ThreeDLLM(nn.Module):
         box = codec_bounds([self.config.codec] * points.shape[0], self.device) if bounds is None else bounds.to(self.device)
         return self.pointer.keys(encoding.tokens), bin_coordinates(points.to(self.device), box, self.config.bins)
 
-    def _pointer_logits(self, logits, hidden, encoding, points, bounds, labels) -> torch.Tensor:
+    def embed_phrases(self, phrases: Sequence[str]) -> torch.Tensor:
+        """(n, C) float32 unit embeddings of ``phrases`` by ``phrase_encoder``, on the model's device."""
+        encode = self.phrase_encoder
+        if encode is None:
+            from perception.text_encoder import shared_encoder
+
+            encode = shared_encoder().encode
+        out = torch.as_tensor(np.asarray(encode(list(phrases)), dtype=np.float32), device=self.device)
+        if out.shape != (len(phrases), self.config.encoder.feature_dim):
+            raise ValueError(
+                f"the phrase encoder gave {tuple(out.shape)} for {len(phrases)} phrases; the pointer's phrase prior needs "
+                f"({len(phrases)}, {self.config.encoder.feature_dim}), embeddings in the map features' space"
+            )
+        return out
+
+    def _phrase_relevance(self, unit: torch.Tensor, mask: torch.Tensor, rows: list[int], texts: list[str], prompts: Sequence[str]) -> torch.Tensor:
+        """unit (B, N, C) unit point features, mask (B, N); for each group, its row and the answer text
+        before it -> (G, N) standardised cosines to the group's phrase (``location_phrase``)."""
+        phrases = [location_phrase(text, prompts[r]) for r, text in zip(rows, texts)]
+        return phrase_relevance(unit[rows], self.embed_phrases(phrases), mask[rows])  # (G, N)
+
+    def _pointer_logits(self, logits, hidden, encoding, points, features, bounds, batch, prompts) -> torch.Tensor:
         """Teacher forcing: logits (B, L, V) with the pointer head applied where labels are location tokens."""
+        labels = batch.labels
         at = pointer_positions(labels, self._bin_of.to(labels.device))
         if len(at.row) == 0:
             return logits
         keys, coords = self._pointer_inputs(encoding, points, bounds)  # (B, N, d), (B, N, 3)
-        log_alpha = self.pointer.log_weights(hidden[at.row, at.start], keys[at.row], encoding.mask[at.row])  # (T, N)
+        relevance = None
+        if self.pointer.uses_phrases:  # one phrase per group: (row, index of its first token)
+            groups = sorted(set(zip(at.row.tolist(), (at.start + 1).tolist())))
+            texts = [self.tokenizer.decode(batch.input_ids[r, :first][labels[r, :first] >= 0].tolist(), skip_special_tokens=True) for r, first in groups]
+            unit = nn.functional.normalize(features.to(self.device).float(), dim=-1)  # (B, N, C)
+            per_group = self._phrase_relevance(unit, encoding.mask, [r for r, _ in groups], texts, prompts)  # (G, N)
+            index = {g: i for i, g in enumerate(groups)}
+            which = torch.tensor([index[g] for g in zip(at.row.tolist(), (at.start + 1).tolist())], device=per_group.device)
+            relevance = per_group[which]  # (T, N)
+        log_alpha = self.pointer.log_weights(hidden[at.row, at.start], keys[at.row], encoding.mask[at.row], relevance)  # (T, N)
         log_pointer = self.pointer.location_log_probs(log_alpha, coords[at.row], at.axis, at.previous)  # (T, bins)
         location_ids = torch.as_tensor(self.location_ids, device=logits.device)
         mixed = self.pointer.mix(logits[at.row, at.position], hidden[at.row, at.position], log_pointer, location_ids, encoding.mask[at.row].any(dim=1))
@@ -520,7 +558,7 @@ class ThreeDLLM(nn.Module):
             )
         logits = out.logits  # (B, L, V)
         if self.pointer is not None and answers is not None:
-            logits = self._pointer_logits(logits, hidden[-1], encoding, points, bounds, batch.labels)
+            logits = self._pointer_logits(logits, hidden[-1], encoding, points, features, bounds, batch, prompts)
         loss = None
         if answers is not None:
             loss = answer_loss(logits, batch.labels, self.location_ids, self.config.location_smoothing)
@@ -570,7 +608,15 @@ class ThreeDLLM(nn.Module):
                 processors = LogitsProcessorList()
                 if self.pointer is not None:  # before the grammar, which only masks
                     keys, coords = self._pointer_inputs(encoding, points, bounds)
-                    processors.append(PointerLogitsProcessor(self.pointer, keys, encoding.mask, coords, self.location_ids, hidden))
+                    relevance = None
+                    if self.pointer.uses_phrases:
+                        unit = nn.functional.normalize(features.to(self.device).float(), dim=-1)  # (B, N, C)
+
+                        def relevance(rows: list[int], ids: list[list[int]]) -> torch.Tensor:
+                            texts = [self.tokenizer.decode(row_ids, skip_special_tokens=True) for row_ids in ids]
+                            return self._phrase_relevance(unit, encoding.mask, rows, texts, prompts)
+
+                    processors.append(PointerLogitsProcessor(self.pointer, keys, encoding.mask, coords, self.location_ids, hidden, relevance))
                 if constrain_locations:
                     # with inputs_embeds only, generate's input_ids hold just the new tokens
                     processors.append(grammar.processor(self.tokenizer, self.location_ids, max_length=max_new_tokens))

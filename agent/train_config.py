@@ -33,9 +33,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 """Model sizes: scene encoder (``SceneEncoderConfig`` fields), LM (``SmallLlama`` fields), BPE vocabulary."""
 
-LOCATION_HEADS = ("pointer", "lm")
+LOCATION_HEADS = ("pointer", "phrase-pointer", "lm")
 """The ``TrainConfig.location_head`` choices: location tokens from the pointer over map points mixed
-with the LM's (``agent.location_pointer``), or from the LM's logits alone."""
+with the LM's (``agent.location_pointer``); the same pointer with the phrase prior (its scores also
+get the cosine of each point's map feature to the sentence embedding of the step's phrase, for maps
+whose features are sentence embeddings); or the LM's logits alone."""
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 """The ``TrainConfig.mixed_precision`` choices."""
@@ -119,7 +121,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.waypoint_format must be one of {WAYPOINT_FORMATS}, got {self.waypoint_format!r}")
         if self.location_head is None:
             object.__setattr__(self, "location_head", "lm" if self.waypoint_format == "numbers" else "pointer")
-        if self.waypoint_format == "numbers" and self.location_head == "pointer":
+        if self.waypoint_format == "numbers" and self.location_head != "lm":
             raise ValueError(
                 "the pointer location head writes location tokens, but waypoint_format='numbers' writes locations as text "
                 "numbers: use --location-head lm (the default with --waypoint-format numbers)"

@@ -79,6 +79,9 @@ RNG_FILE = "rng_state.pt"
 SCALER_FILE = "grad_scaler.pt"
 LOG_FILE = "training_log.jsonl"
 STATE_FORMAT = "nav3d-train-state"
+PHRASE_SCALE = 4.0
+"""Initial scale of the phrase-pointer's prior (on standardised cosines): a target point 2.5
+deviations above the scene's mean weighs e^10 (about 22,000) times a typical point."""
 
 @dataclass
 class TrainSummary:
@@ -229,20 +232,20 @@ def model_config(
 ) -> ThreeDLLMConfig:
     """The ``ThreeDLLMConfig`` of a preset for ``feature_dim``-channel maps; ``codec`` gives the bins
     and the default bounds (the per-record bounds are used in training); ``map_data`` how the
-    dataset's maps were made (``dataset_map_data``); ``location_head`` "pointer" or "lm"
+    dataset's maps were made (``dataset_map_data``); ``location_head`` one of ``LOCATION_HEADS``
     (``TrainConfig.location_head``; "lm" drops the preset's local-context layers, which feed the
     pointer's keys, so it builds the shipped checkpoint's architecture); ``waypoint_format`` "numbers" is recorded as
     ``map_data["waypoint_format"]`` (``agent.waypoint_format``; "tokens" leaves ``map_data`` as it is)."""
     if check_waypoint_format(waypoint_format) == "numbers":
-        if location_head == "pointer":
+        if location_head != "lm":
             raise ValueError("the pointer location head writes location tokens; a waypoint_format='numbers' model needs location_head='lm'")
         map_data = {**(map_data or {}), MAP_DATA_KEY: waypoint_format}
     sizes = PRESETS[preset]
     encoder_sizes = dict(sizes["encoder"])
-    if location_head != "pointer":  # the local context serves the pointer's keys; the LM head reads the queries alone
+    if location_head == "lm":  # the local context serves the pointer's keys; the LM head reads the queries alone
         encoder_sizes["context_layers"] = 0
     encoder = SceneEncoderConfig(feature_dim=feature_dim, **encoder_sizes)
-    pointer = PointerConfig() if location_head == "pointer" else None
+    pointer = {"pointer": PointerConfig(), "phrase-pointer": PointerConfig(phrase_scale=PHRASE_SCALE), "lm": None}[location_head]
     return ThreeDLLMConfig(encoder, codec, SmallLlama(**sizes["lm"]), location_smoothing, map_data, pointer)
 
 

@@ -9,7 +9,7 @@ import torch
 
 from agent.llm3d import POINTER_FILE, SmallLlama, ThreeDLLM, ThreeDLLMConfig
 from agent.location_codec import LocationCodec
-from agent.location_pointer import LocationPointer, PointerConfig, pointer_positions
+from agent.location_pointer import LocationPointer, PointerConfig, location_phrase, pointer_positions
 from agent.scene_encoder import SceneEncoderConfig, neighbour_mean
 from agent.tokenizer import train_tokenizer
 from tests.agent.corpus import sentences_with_locations
@@ -80,6 +80,22 @@ def test_pointer_mixture_follows_points_and_conditions_on_written_bins():
     assert log_p.argmax(dim=1).tolist() == [2, 3, 10, 9]  # x of the likelier point; y, z of the point whose x was written
     mass = log_p[0].exp()  # each point's share lies within a bin of its own
     assert abs(mass[1:4].sum().item() - 0.7) < 0.01 and abs(mass[11:14].sum().item() - 0.3) < 0.01
+
+
+def test_z_follows_the_written_x_not_the_floor_height_by_default():
+    # an object (x 2, y 9, z 12) and a floor point elsewhere (x 3, y 0, z 1): a waypoint below the object
+    # is written as x 2, y 0; z then follows the object (its x), unless y is conditioned on too
+    coords = torch.tensor([[[2.0, 9.0, 12.0], [3.0, 0.0, 1.0]]])  # (1, 2, 3) bins
+    log_alpha = torch.tensor([[0.9, 0.1]]).log()
+    z_after = {}
+    for condition_on in ("x", "xy"):
+        pointer = LocationPointer(PointerConfig(sigma=1.0, condition_on=condition_on), hidden=4, point_dim=4, bins=16)
+        log_p = pointer.location_log_probs(log_alpha, coords, torch.tensor([2]), torch.tensor([[2, 0]]))
+        z_after[condition_on] = int(log_p.argmax())
+    assert z_after == {"x": 12, "xy": 1}
+    with pytest.raises(ValueError, match="condition_on"):
+        PointerConfig(condition_on="z")
+    assert PointerConfig.from_dict({"sigma": 1.5}).condition_on == "xy"  # saved before the field: trained on x and y
 
 
 def test_mix_moves_location_mass_only():
@@ -166,3 +182,73 @@ def test_empty_scenes_give_finite_losses_and_answers(tokenizer):
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     assert len(model.generate(points, features, mask, [PROMPT] * 2, max_new_tokens=6)) == 2
+
+
+# -- the phrase prior -------------------------------------------------------------------------------
+
+NAMES = ("mug", "chair")
+
+
+def _toy_phrase_encoder(phrases: list[str]) -> np.ndarray:
+    """Stands in for the sentence encoder: a phrase naming NAMES[i] -> e_i, anything else -> e_15."""
+    out = np.zeros((len(phrases), C), dtype=np.float32)
+    for row, phrase in enumerate(phrases):
+        hits = [i for i, name in enumerate(NAMES) if name in phrase]
+        out[row, hits[-1] if hits else C - 1] = 1.0
+    return out
+
+
+def _two_object_scenes(b: int, seed: int, n: int = 24):
+    """Random scenes with a mug (feature e0) and a chair (e1); returns points, features, their positions (B, 2, 3)."""
+    g = torch.Generator().manual_seed(seed)
+    points, features, _ = _mug_scenes(b, seed, n)
+    which = torch.stack([torch.randperm(n, generator=g)[:2] for _ in range(b)])  # (B, 2)
+    rows = torch.arange(b)
+    features[rows, which[:, 0]] = torch.nn.functional.one_hot(torch.tensor(0), C).float()
+    features[rows, which[:, 1]] = torch.nn.functional.one_hot(torch.tensor(1), C).float()
+    return points, features, points[rows[:, None], which]
+
+
+def _phrase_model(tokenizer, seed: int = 0) -> ThreeDLLM:
+    model = ThreeDLLM(_config(PointerConfig(phrase_scale=3.0)), tokenizer, seed=seed)
+    model.phrase_encoder = _toy_phrase_encoder
+    return model
+
+
+def test_location_phrase_is_the_step_text_before_its_tokens():
+    assert location_phrase("1. find the tv <loc1><loc2><loc3> 2. go to the bedroom ", "p") == "go to the bedroom"
+    assert location_phrase("find the red mug ", "p") == "find the red mug"
+    # a grounding box: no answer text before either corner -> the prompt, without its location tokens
+    assert location_phrase("", "where is the red chair?") == "where is the red chair?"
+    assert location_phrase("<loc1><loc2><loc3>", "from <loc4><loc5><loc6> find the mug") == "from find the mug"
+
+
+def test_the_phrase_prior_points_at_the_named_object_before_training(tokenizer):
+    model = _phrase_model(tokenizer).eval()
+    points, features, places = _two_object_scenes(8, seed=5)
+    chair_answers = ["find the chair " + "".join(CODEC.encode_point(p.numpy())) + "." for p in places[:, 1]]
+    with torch.no_grad():
+        right = model(points, features, None, ["find the chair"] * 8, chair_answers).loss
+        model.phrase_encoder = lambda phrases: _toy_phrase_encoder([p.replace("chair", "mug") for p in phrases])
+        wrong = model(points, features, None, ["find the chair"] * 8, chair_answers).loss
+    assert right < wrong - 0.5, (float(right), float(wrong))  # the mug's points get the mass when the phrase says mug
+
+
+def test_a_phrase_pointer_writes_the_named_objects_location(tokenizer):
+    model = _phrase_model(tokenizer).train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(60):
+        points, features, places = _two_object_scenes(16, seed=step)
+        pick = torch.arange(16) % 2  # half the records ask for the mug, half for the chair
+        answers = [f"find the {NAMES[k]} " + "".join(CODEC.encode_point(places[i, k].numpy())) + "." for i, k in enumerate(pick.tolist())]
+        loss = model(points, features, None, [f"find the {NAMES[k]}" for k in pick.tolist()], answers).loss
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    points, features, places = _two_object_scenes(16, seed=50_000)
+    pick = torch.arange(16) % 2
+    texts = model.generate(points, features, None, [f"find the {NAMES[k]}" for k in pick.tolist()], max_new_tokens=16)
+    errors = _errors(texts, places[torch.arange(16), pick])
+    assert np.median(errors) < 0.3, (np.median(errors), texts[:2])
+    assert model.pointer.log_phrase_scale.grad is not None

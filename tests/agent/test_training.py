@@ -2,6 +2,7 @@
 uninterrupted run would be, the data order is seeded, bad inputs give clear errors, and ``nav3d train``."""
 
 import json
+import math
 import shutil
 
 import numpy as np
@@ -15,7 +16,7 @@ from agent.language_dataset import read_records, write_dataset
 from agent.llm3d import ThreeDLLM
 from agent.scene_encoder import codec_bounds
 from agent.location_codec import LocationCodec
-from agent.training import CHECKPOINT_DIR, LOG_FILE, TrainConfig, learning_rate, read_trainer_state, sample_indices, train
+from agent.training import CHECKPOINT_DIR, LOG_FILE, PHRASE_SCALE, TrainConfig, learning_rate, read_trainer_state, sample_indices, train
 from agent.scene_maps import ExplorationConfig
 from perception.text_encoder import SentenceEncoder
 
@@ -270,3 +271,18 @@ def test_a_checkpoint_from_before_the_waypoint_format_resumes_as_tokens(fixed, t
     del state["config"]["waypoint_format"]  # written before the setting existed
     path.write_text(json.dumps(state))
     assert train(_config(fixed, out, steps=3, eval_every=0, checkpoint_every=0, resume=True)).step == 3
+
+
+def test_phrase_pointer_trains_saves_and_plans(dataset, tmp_path):
+    """The phrase prior's scale is learned and saved; the saved model plans with the shared sentence encoder."""
+    from agent.planner import ThreeDLLMPlanner
+
+    assert any("<loc" in r["answer"] for r in read_records(dataset / "train.jsonl"))
+    summary = train(_config(dataset, tmp_path / "phrase", steps=3, batch_size=32, eval_every=0, checkpoint_every=0, location_head="phrase-pointer"))
+    assert all(math.isfinite(x) for x in summary.losses)
+    model = ThreeDLLM.from_pretrained(summary.checkpoint)
+    assert model.pointer.uses_phrases and model.config.pointer.condition_on == "x"
+    assert model.pointer.log_phrase_scale.exp().item() != pytest.approx(PHRASE_SCALE, abs=1e-7)  # it moved
+    record = next(r for r in read_records(dataset / "val.jsonl") if r["task"] == "decomposition")
+    plan = ThreeDLLMPlanner(model, points=256, max_new_tokens=24).plan(_MapStub(dataset / record["map"]), "find the red mug", np.zeros(3))
+    assert isinstance(plan.raw_text, str) and plan.steps is not None
