@@ -229,6 +229,9 @@ def _parser() -> argparse.ArgumentParser:
                             "with a prior from the cosine of each point's feature to the sentence embedding of the step's phrase "
                             "(maps with sentence-embedding features); lm: the LM's logits alone "
                             "(default pointer; lm with --waypoint-format numbers)")
+    train.add_argument("--pointer-condition", choices=("x", "xy"), default=defaults.pointer_condition,
+                       help="axes of a location triple written earlier that the pointer's later axes condition on: x (default; "
+                            "waypoints lie on the floor below their objects, so z follows x alone) or xy (the full mixture)")
     train.add_argument("--waypoint-format", choices=WAYPOINT_FORMATS, default=defaults.waypoint_format,
                        help="tokens: locations as location tokens <locK>; numbers: the ablation with locations as text numbers in metres, "
                             "'(x, y, z)', read through the position embeddings alone (LM head only) (default tokens)")
@@ -666,7 +669,7 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         threads=args.threads, preset=args.preset, device=args.device, resume=args.resume, stop_at=args.stop_at,
-        location_smoothing=args.location_smoothing, location_head=args.location_head, progress=not args.no_progress,
+        location_smoothing=args.location_smoothing, location_head=args.location_head, pointer_condition=args.pointer_condition, progress=not args.no_progress,
         mixed_precision=args.mixed_precision, waypoint_format=args.waypoint_format,
     )
     summary = train(config)

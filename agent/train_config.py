@@ -55,7 +55,8 @@ class TrainConfig:
     in steps (0 = only at the end). ``eval_samples``: validation records used (first ones, fixed).
     ``preset``: a key of ``PRESETS``. ``location_smoothing``: the model's Gaussian width (bins) of
     location-token targets (``ThreeDLLMConfig.location_smoothing``; 0 = one-hot). ``location_head``:
-    one of ``LOCATION_HEADS``; None = "pointer", or "lm" with numbers. ``waypoint_format``: one of
+    one of ``LOCATION_HEADS``; None = "pointer", or "lm" with numbers. ``pointer_condition``: the
+    pointer's ``PointerConfig.condition_on``. ``waypoint_format``: one of
     ``WAYPOINT_FORMATS`` (``agent.waypoint_format``): "numbers" (an ablation) writes locations as text
     numbers in metres and needs the "lm" head. ``device``: None = CUDA when available, else CPU.
     ``mixed_precision``: "no", "bf16" (autocast) or "fp16" (autocast and a gradient scaler, CUDA only);
@@ -89,6 +90,7 @@ class TrainConfig:
     preset: str = "cpu-small"
     location_smoothing: float = 1.0
     location_head: str | None = None
+    pointer_condition: str = "x"
     waypoint_format: str = "tokens"
     device: str | None = None
     bf16: bool | None = None
@@ -128,6 +130,8 @@ class TrainConfig:
             )
         if self.location_head not in LOCATION_HEADS:
             raise ValueError(f"TrainConfig.location_head must be one of {LOCATION_HEADS}, got {self.location_head!r}")
+        if self.pointer_condition not in ("", "x", "xy"):
+            raise ValueError(f"TrainConfig.pointer_condition must be '', 'x' or 'xy', got {self.pointer_condition!r}")
         if self.preset not in PRESETS:
             raise ValueError(f"TrainConfig.preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
 

@@ -229,13 +229,15 @@ def model_config(
     map_data: dict[str, Any] | None = None,
     location_head: str = "pointer",
     waypoint_format: str = "tokens",
+    pointer_condition: str = "x",
 ) -> ThreeDLLMConfig:
     """The ``ThreeDLLMConfig`` of a preset for ``feature_dim``-channel maps; ``codec`` gives the bins
     and the default bounds (the per-record bounds are used in training); ``map_data`` how the
     dataset's maps were made (``dataset_map_data``); ``location_head`` one of ``LOCATION_HEADS``
     (``TrainConfig.location_head``; "lm" drops the preset's local-context layers, which feed the
     pointer's keys, so it builds the shipped checkpoint's architecture); ``waypoint_format`` "numbers" is recorded as
-    ``map_data["waypoint_format"]`` (``agent.waypoint_format``; "tokens" leaves ``map_data`` as it is)."""
+    ``map_data["waypoint_format"]`` (``agent.waypoint_format``; "tokens" leaves ``map_data`` as it is);
+    ``pointer_condition`` the pointer's ``PointerConfig.condition_on``."""
     if check_waypoint_format(waypoint_format) == "numbers":
         if location_head != "lm":
             raise ValueError("the pointer location head writes location tokens; a waypoint_format='numbers' model needs location_head='lm'")
@@ -245,7 +247,11 @@ def model_config(
     if location_head == "lm":  # the local context serves the pointer's keys; the LM head reads the queries alone
         encoder_sizes["context_layers"] = 0
     encoder = SceneEncoderConfig(feature_dim=feature_dim, **encoder_sizes)
-    pointer = {"pointer": PointerConfig(), "phrase-pointer": PointerConfig(phrase_scale=PHRASE_SCALE), "lm": None}[location_head]
+    pointer = {
+        "pointer": PointerConfig(condition_on=pointer_condition),
+        "phrase-pointer": PointerConfig(phrase_scale=PHRASE_SCALE, condition_on=pointer_condition),
+        "lm": None,
+    }[location_head]
     return ThreeDLLMConfig(encoder, codec, SmallLlama(**sizes["lm"]), location_smoothing, map_data, pointer)
 
 
@@ -524,7 +530,7 @@ def _run(config, train_data, val_data, out, checkpoint, device, precision, autoc
         codec = _default_codec(train_data)
         model_cfg = model_config(
             config.preset, train_data.feature_dim, codec, config.location_smoothing, dataset_map_data(config.data_dir), config.location_head,
-            config.waypoint_format,
+            config.waypoint_format, config.pointer_condition,
         )
         model = ThreeDLLM(model_cfg, tokenizer, seed=config.seed).to(device).train()
         optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
