@@ -192,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     language.add_argument("--points", type=int, default=1024, help="map points (and features) kept per scene (default 1024)")
     language.add_argument("--per-house", type=int, default=8, help="records per task per house (default 8; QA gets 3x)")
     language.add_argument("--decompositions", type=int, default=None, help="decompositions per house (default: --per-house)")
+    language.add_argument("--min-subgoals", type=int, default=1, help="fewest steps of a decomposition (default 1; at most 4)")
     language.add_argument("--size", type=int, default=128, help="exploration frame width and height in pixels (default 128)")
     language.add_argument("--views-per-room", type=int, default=6, help="headings of the turn in place in each room (default 6)")
     language.add_argument("--bins", type=int, default=64, help="location bins per axis (default 64)")
@@ -648,7 +649,9 @@ def _language_data(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     n = args.per_house
     exploration = ExplorationConfig(size=args.size, views_per_room=args.views_per_room, points=args.points, bins=args.bins)
-    language = LanguageDataConfig(captions=n, qa=3 * n, grounding=n, decompositions=n if args.decompositions is None else args.decompositions)
+    language = LanguageDataConfig(
+        captions=n, qa=3 * n, grounding=n, decompositions=n if args.decompositions is None else args.decompositions, min_subgoals=args.min_subgoals
+    )
     houses = list(range(args.first_house, args.first_house + args.houses))
     codec = None if args.bounds is None else LocationCodec(tuple(args.bounds[:3]), tuple(args.bounds[3:]), args.bins)
     summary = write_dataset(args.out, houses, args.construction, args.seed, exploration, language, resume=not args.no_resume, codec=codec,

@@ -2,7 +2,7 @@
 in parallel.
 
 An ObjectNav dataset (``nav3d episodes --task objectnav``) runs each episode as the instruction
-"find a <category>" in the ObjectNav env (``agent.episode_runner.task_episode``), which scores it
+"find the <category>" in the ObjectNav env (``agent.episode_runner.task_episode``), which scores it
 with its own measures; a dataset holds one task, and an output folder's results must all be of it.
 
 Output folder (``shared/DESIGN.md``):

@@ -2,7 +2,7 @@
 and an :class:`agent.loop.Agent` built from named parts, stepped until the episode ends, with what
 happened returned (and recorded by the caller when asked).
 
-An ObjectNav episode runs through the same loop as a one-step instruction, "find a <category>"
+An ObjectNav episode runs through the same loop as a one-step instruction, "find the <category>"
 (``task_episode``: one object subgoal holding the episode's goals and view points); the agent STOPs
 at its waypoint and the ObjectNav env's measures (success within 0.1 m of a view point, SPL, soft
 SPL, distance to goal) decide.
@@ -89,8 +89,10 @@ def check_parts(planner: str, policy: str, explore_steps: int) -> None:
 
 
 def objectnav_instruction(category: str) -> str:
-    """The instruction an ObjectNav episode is run with: ``"find a <category>"`` ("an" before a vowel)."""
-    return f"find {'an' if category[:1].lower() in 'aeiou' else 'a'} {category}"
+    """The instruction an ObjectNav episode is run with: ``"find the <category>"``, the phrasing of an
+    object step in the instruction episodes the 3D-LLM's data is made from (a small model trained
+    on them does not carry "the" over to "a")."""
+    return f"find the {category}"
 
 
 def task_episode(episode: InstructionEpisode | ObjectNavEpisode) -> InstructionEpisode:

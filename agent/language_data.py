@@ -152,7 +152,7 @@ class LanguageDataConfig:
     qa: int = 24
     grounding: int = 8
     decompositions: int = 8
-    min_subgoals: int = 2
+    min_subgoals: int = 1
     max_subgoals: int = 4
     view_points: ViewPointConfig = field(default_factory=lambda: ViewPointConfig(spacing=0.2))
     relations: RelationConfig = field(default_factory=RelationConfig)

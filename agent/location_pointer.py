@@ -8,15 +8,15 @@ every map point against the LM's hidden state, ``alpha = softmax_p(q(h) . k(t_p)
 the point tokens ``t_p`` of the scene encoder (after local context, so a floor point can know it lies
 beside a mug). The three tokens of a triple then follow the mixture, factorised as the LM writes it::
 
-    P(x)       = sum_p alpha_p K_x(x; c_px)
-    P(y | x)   = sum_p alpha_p K_x(x; c_px) K_y(y; c_py) / sum_p alpha_p K_x(x; c_px)      (and so for z)
+    P(x)     = sum_p alpha_p K_x(x; c_px)
+    P(y | x) = sum_p alpha_p K_x(x; c_px) K_y(y; c_py) / sum_p alpha_p K_x(x; c_px)
+    P(z | x)   likewise (the default), or P(z | x, y) with PointerConfig.condition_on = "xy"
 
 where ``c_p`` is point p's position in bin units (bin k's centre is k) and ``K_a`` a Gaussian over
-the bins of width ``sigma_a`` (learned, per axis), normalised over the bins. By default z
-conditions on x alone, not on y (``PointerConfig.condition_on``): a waypoint lies on the floor, below
-the object whose points the mixture follows, so its written height would pull z towards floor points
-elsewhere; with ``"xy"`` the three follow the full mixture
-``P(x, y, z) = sum_p alpha_p K_x K_y K_z``. A box's six tokens are
+the bins of width ``sigma_a`` (learned, per axis), normalised over the bins. z conditions on x
+alone by default because a waypoint lies on the floor, below the object whose points the mixture
+follows: its written height would pull z towards floor points elsewhere. With ``"xy"`` the triple
+follows the full mixture ``P(x, y, z) = sum_p alpha_p K_x K_y K_z``. A box's six tokens are
 two such triples (its corners). The final distribution over location tokens is
 ``g P_pointer + (1 - g) P_lm(. | a location token)`` with a learned gate ``g = sigmoid(w . h)``;
 the total probability of a location token stays the LM's, so the grammar and the text are untouched.
@@ -24,9 +24,10 @@ the total probability of a location token stays the LM's, so the grammar and the
 **Phrase prior** (``PointerConfig.phrase_scale > 0``): learning to turn the hidden state for "the red
 armchair" into a key that matches that object's features is slow. When the map's features live in a
 sentence encoder's space (``SemanticTextExtractor``, CLIP), the text the group refers to already
-says which points are meant: the scores get ``+ s z_p``, with ``z_p = cos(f_p, e(phrase))`` standardised over the scene's points
-(:func:`phrase_relevance`), ``f_p`` the point's raw map feature, ``e`` the same sentence encoder's embedding of the group's phrase
-(:func:`location_phrase`: the step's text before its tokens, "find the red armchair") and ``s`` a
+says which points are meant: the scores get ``+ s z_p``, with ``z_p = cos(f_p, e(phrase))``
+standardised over the scene's points (:func:`phrase_relevance`), ``f_p`` the point's raw map
+feature, ``e`` the same sentence encoder's embedding of the group's phrase (:func:`location_phrase`:
+the step's text before its tokens, "find the red armchair") and ``s`` a
 learned scale. The open-vocabulary grounding of VLMaps, inside the head and trained end to end.
 
 Positions where the head applies are found from the tokens alone: the trailing run ``r`` of location
@@ -252,14 +253,20 @@ def capture_head_input(lm: PreTrainedModel) -> Iterator[list[torch.Tensor]]:
 
 class PointerLogitsProcessor(LogitsProcessor):
     """Applies the pointer head during ``generate``: keys (B, N, d), mask (B, N), coords (B, N, 3) of
-    the batch's scenes, the LM's last hidden state from ``store`` (:func:`capture_head_input`).
-    Every step recomputes the point weights where a triple may start (axis 0) and keeps them through
-    its y and z; ids (no beams: one row per scene). With a phrase prior, ``relevance(rows, ids)`` gives
-    those rows' (len(rows), N) cosines from the ids written so far; it is asked only for rows where a
-    location token has at least ``PHRASE_MIN_MASS`` of the LM's probability (elsewhere the pointer's
-    share of the mass is negligible, and the prior is left out)."""
+    the batch's scenes, the LM's last hidden state from ``store`` (:func:`capture_head_input`); ids
+    (no beams: one row per scene). With a phrase prior, ``relevance(rows, ids)`` gives those rows'
+    (len(rows), N) standardised cosines from the ids written so far.
 
-    PHRASE_MIN_MASS = 1e-3
+    A row is worked on only inside a triple (y, z) and where one may start with at least
+    ``MIN_LOCATION_MASS`` of the LM's probability on location tokens; there the point weights are
+    computed afresh (at x) or kept (y, z) and the row gets the mixed log-probabilities. Other rows
+    keep the LM's scores: the pointer only moves mass among location tokens, so below that share it
+    could change nothing a greedy decoder picks, and text tokens cost no pass over the points. The
+    mixture is taken over the points within ``PRUNE_NATS`` of the best weight."""
+
+    MIN_LOCATION_MASS = 1e-3
+    PRUNE_NATS = 30.0
+    """Points whose weight is this far (log) below the best are left out of the mixture."""
 
     def __init__(
         self,
@@ -279,29 +286,44 @@ class PointerLogitsProcessor(LogitsProcessor):
         self.location_ids = torch.as_tensor(list(location_ids), device=keys.device)
         self.bin_of = bin_table(location_ids, int(self.location_ids.max()) + 1, keys.device)
         self.store = store
-        self.log_alpha: torch.Tensor | None = None
+        # uniform over each scene's points until a triple starts (only a sampled, unlikely x meets it)
+        self.log_alpha = torch.zeros(mask.shape, device=keys.device).masked_fill(~mask, MASKED).log_softmax(dim=-1)  # (B, N)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        """input_ids (B, T) new ids so far, scores (B, V) -> (B, V) log-probabilities."""
+        """input_ids (B, T) new ids so far, scores (B, V) -> (B, V): log-probabilities on the rows the
+        head works on, the LM's scores elsewhere."""
         if input_ids.shape[0] != self.keys.shape[0]:
             raise ValueError(f"the pointer head decodes one row per scene ({self.keys.shape[0]}), got {input_ids.shape[0]} rows; use num_beams=1")
-        hidden = self.store[-1][:, -1]  # (B, H)
         axis = trailing_location_run(input_ids, self.location_ids) % 3  # (B,)
-        relevance = None
-        if self.pointer.uses_phrases:
-            relevance = torch.zeros(self.mask.shape, device=scores.device)  # (B, N)
-            mass = scores.float().log_softmax(dim=-1)[:, self.location_ids].logsumexp(dim=-1).exp()  # (B,)
-            rows = ((axis == 0) & (mass >= self.PHRASE_MIN_MASS)).nonzero(as_tuple=True)[0].tolist()
-            if rows:
-                relevance[rows] = self.relevance(rows, [input_ids[r].tolist() for r in rows]).to(relevance.dtype)
-        fresh = self.pointer.log_weights(hidden, self.keys, self.mask, relevance)  # (B, N)
-        self.log_alpha = fresh if self.log_alpha is None else torch.where((axis == 0)[:, None], fresh, self.log_alpha)
-        previous = torch.zeros(len(axis), 2, dtype=torch.long, device=scores.device)
-        t = input_ids.shape[1]
+        mass = scores.float().log_softmax(dim=-1)[:, self.location_ids].logsumexp(dim=-1).exp()  # (B,)
+        active = (axis > 0) | (mass >= self.MIN_LOCATION_MASS)  # (B,)
+        if not bool(active.any()):
+            return scores
+        hidden = self.store[-1][:, -1]  # (B, H)
+        starts = (active & (axis == 0)).nonzero(as_tuple=True)[0]  # rows whose triple starts here
+        if len(starts):
+            relevance = None
+            if self.pointer.uses_phrases:
+                rows = starts.tolist()
+                relevance = self.relevance(rows, [input_ids[r].tolist() for r in rows])  # (S, N)
+            self.log_alpha[starts] = self.pointer.log_weights(hidden[starts], self.keys[starts], self.mask[starts], relevance)
+        rows = active.nonzero(as_tuple=True)[0]  # (A,)
+        axis, ids = axis[rows], input_ids[rows]
+        previous = torch.zeros(len(rows), 2, dtype=torch.long, device=scores.device)
+        t = ids.shape[1]
         for a in (0, 1):  # bin of the token written (axis - a) steps ago: the triple's x, then y
-            back = (axis - a).clamp(min=1)  # (B,) steps back, >= 1
-            ids = input_ids.gather(1, (t - back).clamp(min=0)[:, None])[:, 0] if t else torch.zeros_like(axis)
-            found = self.bin_of[ids.clamp(max=len(self.bin_of) - 1)].clamp(min=0)
+            back = (axis - a).clamp(min=1)  # (A,) steps back, >= 1
+            written = ids.gather(1, (t - back).clamp(min=0)[:, None])[:, 0] if t else torch.zeros_like(axis)
+            found = self.bin_of[written.clamp(max=len(self.bin_of) - 1)].clamp(min=0)
             previous[:, a] = torch.where(axis > a, found, 0)
-        log_pointer = self.pointer.location_log_probs(self.log_alpha, self.coords, axis, previous)  # (B, bins)
-        return self.pointer.mix(scores, hidden, log_pointer, self.location_ids, self.mask.any(dim=1)).to(scores.dtype)
+        log_alpha, coords = self.log_alpha[rows], self.coords[rows]  # (A, N), (A, N, 3)
+        near_best = log_alpha >= log_alpha.max(dim=1, keepdim=True).values - self.PRUNE_NATS  # (A, N)
+        k = int(near_best.sum(dim=1).max())
+        if k < log_alpha.shape[1]:  # the points that carry the mass (the rest hold < N e^-PRUNE_NATS of it)
+            log_alpha, index = log_alpha.topk(k, dim=1)  # (A, k)
+            coords = coords.gather(1, index[..., None].expand(-1, -1, 3))  # (A, k, 3)
+        log_pointer = self.pointer.location_log_probs(log_alpha, coords, axis, previous)  # (A, bins)
+        mixed = self.pointer.mix(scores[rows], hidden[rows], log_pointer, self.location_ids, self.mask[rows].any(dim=1))  # (A, V)
+        out = scores.float().clone()
+        out[rows] = mixed
+        return out.to(scores.dtype)

@@ -56,7 +56,7 @@ def test_objectnav_eval_with_the_oracle_succeeds_and_summarizes_objectnav_measur
     path, _ = objectnav
     out = tmp_path / "eval"
     summary, row = _evaluate_one(path, out, planner="oracle", policy="oracle", max_steps=100, explore_steps=0)
-    assert row["task"] == "objectnav" and row["instruction"] == "find a book" and row["subgoals"] == 1
+    assert row["task"] == "objectnav" and row["instruction"] == "find the book" and row["subgoals"] == 1
     assert row["metrics"]["success"] == 1.0 and row["metrics"]["spl"] > 0.5 and row["metrics"]["distance_to_goal"] < 0.1
     assert row["metrics"]["object_category"] == "book" and row["first_plan"].startswith("1. find the book")
     assert summary["task"] == "objectnav" and summary["success"] == 1.0 and summary["soft_spl"] > 0.5
@@ -130,7 +130,7 @@ def test_with_no_first_exploration_the_agent_turns_once_around_then_plans_and_se
 
 def test_objectnav_and_frontier_errors_are_clear(objectnav, tmp_path, encoder):
     path, episode = objectnav
-    assert objectnav_instruction("armchair") == "find an armchair" and task_episode(episode).subgoals[0].target == "book"
+    assert objectnav_instruction("armchair") == "find the armchair" and task_episode(episode).subgoals[0].target == "book"
     assert set(PLANNER_CHOICES) == set(PLANNERS)
     with pytest.raises(ValueError, match="explore_steps > 0"):
         EpisodeEvalConfig(planner="frontier", explore_steps=0)

@@ -18,7 +18,7 @@ from envs.house import generate_house
 from perception.text_encoder import SentenceEncoder
 
 TINY = ExplorationConfig(size=64, views_per_room=2, points=256)
-LANGUAGE = LanguageDataConfig(captions=6, qa=20, grounding=6, decompositions=1, max_subgoals=2)
+LANGUAGE = LanguageDataConfig(captions=6, qa=20, grounding=6, decompositions=1, min_subgoals=2, max_subgoals=2)
 HOUSES = 3  # one per split
 
 
@@ -114,7 +114,7 @@ def test_resume_reuses_maps_and_rewrites_identical_files(dataset, encoder):
 def test_same_seed_gives_identical_records(house0):
     scene, sim = house0
     codec = map_codec(scene.vertices)
-    config = LanguageDataConfig(captions=5, qa=12, grounding=5, decompositions=1, max_subgoals=2)
+    config = LanguageDataConfig(captions=5, qa=12, grounding=5, decompositions=1, min_subgoals=2, max_subgoals=2)
     a = scene_records(scene, sim, codec, 3, config, split="train", map_path="maps/house_0.npz")
     b = scene_records(scene, sim, codec, 3, config, split="train", map_path="maps/house_0.npz")
     assert json.dumps(a) == json.dumps(b)

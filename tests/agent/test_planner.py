@@ -131,7 +131,7 @@ def test_oracle_steps_match_the_subgoals_and_the_generators_waypoints(house, epi
 def test_oracle_matches_the_language_data_records(house):
     scene, sim = house
     codec = map_codec(scene.vertices)
-    config = LanguageDataConfig(captions=0, qa=0, grounding=0, decompositions=1, max_subgoals=2)
+    config = LanguageDataConfig(captions=0, qa=0, grounding=0, decompositions=1, min_subgoals=2, max_subgoals=2)
     record = scene_records(scene, sim, codec, 3, config)[0]
     generator = EpisodeGenerator(sim, scene=scene, scene_id=scene.name, view_config=config.view_points)
     episode = generator.instruction_episode(task_rng(3, scene.name, "decomposition"), InstructionConfig(2, 2), episode_id=f"{scene.name}:0")
@@ -146,7 +146,7 @@ def test_oracle_matches_the_language_data_records(house):
 def test_prompt_is_the_data_generators(house, model):
     scene, sim = house
     codec = map_codec(scene.vertices, BINS)
-    config = LanguageDataConfig(captions=0, qa=0, grounding=0, decompositions=2, max_subgoals=2)
+    config = LanguageDataConfig(captions=0, qa=0, grounding=0, decompositions=2, min_subgoals=2, max_subgoals=2)
     records = scene_records(scene, sim, codec, 5, config)
     assert records
     for r in records:

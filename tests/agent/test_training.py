@@ -21,7 +21,7 @@ from agent.scene_maps import ExplorationConfig
 from perception.text_encoder import SentenceEncoder
 
 TINY = ExplorationConfig(size=64, views_per_room=2, points=256)
-LANGUAGE = LanguageDataConfig(captions=4, qa=8, grounding=4, decompositions=1, max_subgoals=2)
+LANGUAGE = LanguageDataConfig(captions=4, qa=8, grounding=4, decompositions=1, min_subgoals=2, max_subgoals=2)
 FIXED = 8  # records of the fixed training set
 
 
