@@ -242,6 +242,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="autocast precision: no, bf16, or fp16 (with a gradient scaler; CUDA only) (default: bf16 on CUDA with the gpu preset, else no)")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
     train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint-last (same step count, data order and RNG)")
+    train.add_argument("--init-from", default=None,
+                       help="start from a saved 3D-LLM folder (fine-tuning): its weights, architecture and tokenizer; "
+                            "--preset, --location-head and --pointer-condition are then not used")
     train.add_argument("--stop-at", type=int, default=None, help="end this session after this step with a checkpoint (continue later with --resume)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_train)
@@ -671,7 +674,7 @@ def _train(args: argparse.Namespace) -> int:
         data_dir=args.data, out_dir=args.out, steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
         lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
-        threads=args.threads, preset=args.preset, device=args.device, resume=args.resume, stop_at=args.stop_at,
+        threads=args.threads, preset=args.preset, device=args.device, resume=args.resume, stop_at=args.stop_at, init_from=args.init_from,
         location_smoothing=args.location_smoothing, location_head=args.location_head, pointer_condition=args.pointer_condition, progress=not args.no_progress,
         mixed_precision=args.mixed_precision, waypoint_format=args.waypoint_format,
     )

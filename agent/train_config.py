@@ -65,6 +65,9 @@ class TrainConfig:
     (restored after). ``resume``: continue from ``out_dir/checkpoint-last`` (a fresh start when there
     is none). ``stop_at``: end this session after that step with a checkpoint (the schedule still runs
     to ``steps``; continue later with ``resume``), e.g. to split a run over time-boxed sessions.
+    ``init_from``: a ``ThreeDLLM.save_pretrained`` folder to start from (fine-tuning): its weights,
+    architecture and tokenizer replace the preset's fresh model, so ``preset``, ``location_head`` and
+    ``pointer_condition`` are not used; None = a fresh model.
 
     Under ``torchrun`` / ``accelerate launch`` (``agent.distributed``) these are the settings of the
     whole run: each optimiser step still takes ``batch_size * grad_accum`` records, and each of the W
@@ -97,6 +100,7 @@ class TrainConfig:
     mixed_precision: str | None = None
     resume: bool = False
     stop_at: int | None = None
+    init_from: str | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -151,6 +155,7 @@ class TrainConfig:
         """JSON-safe dict (paths as strings)."""
         data = asdict(self)
         data["data_dir"], data["out_dir"] = str(self.data_dir), str(self.out_dir)
+        data["init_from"] = None if self.init_from is None else str(self.init_from)
         return data
 
 

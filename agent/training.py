@@ -24,6 +24,7 @@ the same batches and the same updates as an uninterrupted one.
 Output folder ``out_dir``::
 
     tokenizer/                 trained on the training prompts + answers when missing, reused after
+                               (none with init_from: the saved model's tokenizer is used)
     checkpoint-last/           ThreeDLLM.save_pretrained folder (loads with ThreeDLLM.from_pretrained)
         trainer_state.json     step, config, last losses, data info
         optimizer.pt           AdamW state (tensors, numbers and lists only: torch.load(weights_only=True))
@@ -445,6 +446,19 @@ def train(config: TrainConfig) -> TrainSummary:
         return _run(config, train_data, val_data, out, checkpoint, device, precision, autocast, launch)
 
 
+def _initial_model(folder: Path, records: LanguageRecords, device: torch.device) -> ThreeDLLM:
+    """The saved model a fine-tuning run starts from (``TrainConfig.init_from``), checked against the data."""
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"--init-from {folder}: no ThreeDLLM there (config.json missing); give a save_pretrained folder")
+    try:
+        model = ThreeDLLM.from_pretrained(folder, feature_dim=records.feature_dim, device=device)
+    except ValueError as exc:
+        raise ValueError(f"cannot start from {folder}: {exc}") from exc
+    if model.config.bins != records.bins:
+        raise ValueError(f"{folder} uses {model.config.bins} location bins but the data {records.bins}; make the data with --bins {model.config.bins}")
+    return model.train()
+
+
 def _shared_tokenizer(out: Path, records: LanguageRecords, vocab_size: int, launch: Launch):
     """``_tokenizer``, written by rank 0 first and then read by the other processes."""
     if not launch.is_main:
@@ -526,13 +540,16 @@ def _run(config, train_data, val_data, out, checkpoint, device, precision, autoc
             _cut_log(log_path, start)
     else:
         torch.manual_seed(config.seed)
-        tokenizer = _shared_tokenizer(out, train_data, PRESETS[config.preset]["vocab_size"], launch)
-        codec = _default_codec(train_data)
-        model_cfg = model_config(
-            config.preset, train_data.feature_dim, codec, config.location_smoothing, dataset_map_data(config.data_dir), config.location_head,
-            config.waypoint_format, config.pointer_condition,
-        )
-        model = ThreeDLLM(model_cfg, tokenizer, seed=config.seed).to(device).train()
+        if config.init_from is not None:
+            model = _initial_model(Path(config.init_from), train_data, device)
+        else:
+            tokenizer = _shared_tokenizer(out, train_data, PRESETS[config.preset]["vocab_size"], launch)
+            codec = _default_codec(train_data)
+            model_cfg = model_config(
+                config.preset, train_data.feature_dim, codec, config.location_smoothing, dataset_map_data(config.data_dir), config.location_head,
+                config.waypoint_format, config.pointer_condition,
+            )
+            model = ThreeDLLM(model_cfg, tokenizer, seed=config.seed).to(device).train()
         optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
         start = 0
         if launch.is_main and log_path.exists():

@@ -286,3 +286,17 @@ def test_phrase_pointer_trains_saves_and_plans(dataset, tmp_path):
     record = next(r for r in read_records(dataset / "val.jsonl") if r["task"] == "decomposition")
     plan = ThreeDLLMPlanner(model, points=256, max_new_tokens=24).plan(_MapStub(dataset / record["map"]), "find the red mug", np.zeros(3))
     assert isinstance(plan.raw_text, str) and plan.steps is not None
+
+
+def test_init_from_starts_at_the_saved_weights(trained, fixed, tmp_path):
+    """--init-from (fine-tuning): the run starts from the saved model, architecture and tokenizer included."""
+    source = trained[0].checkpoint
+    before = ThreeDLLM.from_pretrained(source)
+    summary = train(_config(fixed, tmp_path / "tuned", steps=1, lr=1e-12, warmup=0, eval_every=0, checkpoint_every=0, init_from=str(source)))
+    after = ThreeDLLM.from_pretrained(summary.checkpoint)
+    assert after.tokenizer.get_vocab() == before.tokenizer.get_vocab()
+    for (name, a), (_, b) in zip(before.state_dict().items(), after.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert read_trainer_state(summary.checkpoint)["config"]["init_from"] == str(source)
+    with pytest.raises(FileNotFoundError, match="no ThreeDLLM there"):
+        train(_config(fixed, tmp_path / "none", steps=1, init_from=str(tmp_path / "missing")))
