@@ -446,14 +446,12 @@ def train(config: TrainConfig) -> TrainSummary:
         return _run(config, train_data, val_data, out, checkpoint, device, precision, autocast, launch)
 
 
-def _initial_model(folder: Path, records: LanguageRecords, device: torch.device) -> ThreeDLLM:
-    """The saved model a fine-tuning run starts from (``TrainConfig.init_from``), checked against the data."""
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"--init-from {folder}: no ThreeDLLM there (config.json missing); give a save_pretrained folder")
+def _saved_model(folder: Path, records: LanguageRecords, device: torch.device, verb: str) -> ThreeDLLM:
+    """The model saved in ``folder`` (a checkpoint to resume, or ``TrainConfig.init_from``), checked against the data."""
     try:
         model = ThreeDLLM.from_pretrained(folder, feature_dim=records.feature_dim, device=device)
     except ValueError as exc:
-        raise ValueError(f"cannot start from {folder}: {exc}") from exc
+        raise ValueError(f"cannot {verb} {folder}: {exc}") from exc
     if model.config.bins != records.bins:
         raise ValueError(f"{folder} uses {model.config.bins} location bins but the data {records.bins}; make the data with --bins {model.config.bins}")
     return model.train()
@@ -520,13 +518,7 @@ def _run(config, train_data, val_data, out, checkpoint, device, precision, autoc
         if different:
             detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r}, now {getattr(config, k)!r}" for k in different)
             raise ValueError(f"cannot resume {checkpoint} with other settings ({detail}); use the checkpoint's settings or another --out")
-        try:
-            model = ThreeDLLM.from_pretrained(checkpoint, feature_dim=train_data.feature_dim, device=device)
-        except ValueError as exc:
-            raise ValueError(f"cannot resume from {checkpoint}: {exc}") from exc
-        if model.config.bins != train_data.bins:
-            raise ValueError(f"the checkpoint at {checkpoint} uses {model.config.bins} location bins but the data {train_data.bins}")
-        model.train()
+        model = _saved_model(checkpoint, train_data, device, "resume from")
         optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
         optimizer.load_state_dict(torch.load(checkpoint / OPTIMIZER_FILE, map_location=device, weights_only=True))
         if scaler is not None and (checkpoint / SCALER_FILE).is_file():
@@ -541,7 +533,9 @@ def _run(config, train_data, val_data, out, checkpoint, device, precision, autoc
     else:
         torch.manual_seed(config.seed)
         if config.init_from is not None:
-            model = _initial_model(Path(config.init_from), train_data, device)
+            if not (Path(config.init_from) / "config.json").is_file():
+                raise FileNotFoundError(f"--init-from {config.init_from}: no ThreeDLLM there (config.json missing); give a save_pretrained folder")
+            model = _saved_model(Path(config.init_from), train_data, device, "start from")
         else:
             tokenizer = _shared_tokenizer(out, train_data, PRESETS[config.preset]["vocab_size"], launch)
             codec = _default_codec(train_data)
