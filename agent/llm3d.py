@@ -423,11 +423,12 @@ class ThreeDLLM(nn.Module):
             )
         return out
 
-    def _phrase_relevance(self, unit: torch.Tensor, mask: torch.Tensor, rows: list[int], texts: list[str], prompts: Sequence[str]) -> torch.Tensor:
-        """unit (B, N, C) unit point features, mask (B, N); for each group, its row and the answer text
+    def _phrase_relevance(self, features: torch.Tensor, mask: torch.Tensor, rows: list[int], texts: list[str], prompts: Sequence[str]) -> torch.Tensor:
+        """features (B, N, C) map features, mask (B, N); for each group, its row and the answer text
         before it -> (G, N) standardised cosines to the group's phrase (``location_phrase``)."""
         phrases = [location_phrase(text, prompts[r]) for r, text in zip(rows, texts)]
-        return phrase_relevance(unit[rows], self.embed_phrases(phrases), mask[rows])  # (G, N)
+        unit = nn.functional.normalize(features[rows].to(self.device).float(), dim=-1)  # (G, N, C)
+        return phrase_relevance(unit, self.embed_phrases(phrases), mask[rows])  # (G, N)
 
     def _pointer_logits(self, logits, hidden, encoding, points, features, bounds, batch, prompts) -> torch.Tensor:
         """Teacher forcing: logits (B, L, V) with the pointer head applied where labels are location tokens."""
@@ -437,14 +438,13 @@ class ThreeDLLM(nn.Module):
             return logits
         keys, coords = self._pointer_inputs(encoding, points, bounds)  # (B, N, d), (B, N, 3)
         relevance = None
-        if self.pointer.uses_phrases:  # one phrase per group: (row, index of its first token)
-            groups = sorted(set(zip(at.row.tolist(), (at.start + 1).tolist())))
+        if self.pointer.uses_phrases:  # one phrase per group, a group being (row, index of its first token)
+            group_of = list(zip(at.row.tolist(), (at.start + 1).tolist()))  # (T,)
+            groups = sorted(set(group_of))  # (G,)
             texts = [self.tokenizer.decode(batch.input_ids[r, :first][labels[r, :first] >= 0].tolist(), skip_special_tokens=True) for r, first in groups]
-            unit = nn.functional.normalize(features.to(self.device).float(), dim=-1)  # (B, N, C)
-            per_group = self._phrase_relevance(unit, encoding.mask, [r for r, _ in groups], texts, prompts)  # (G, N)
+            per_group = self._phrase_relevance(features, encoding.mask, [r for r, _ in groups], texts, prompts)  # (G, N)
             index = {g: i for i, g in enumerate(groups)}
-            which = torch.tensor([index[g] for g in zip(at.row.tolist(), (at.start + 1).tolist())], device=per_group.device)
-            relevance = per_group[which]  # (T, N)
+            relevance = per_group[torch.tensor([index[g] for g in group_of], device=per_group.device)]  # (T, N)
         log_alpha = self.pointer.log_weights(hidden[at.row, at.start], keys[at.row], encoding.mask[at.row], relevance)  # (T, N)
         log_pointer = self.pointer.location_log_probs(log_alpha, coords[at.row], at.axis, at.previous)  # (T, bins)
         location_ids = torch.as_tensor(self.location_ids, device=logits.device)
@@ -610,11 +610,10 @@ class ThreeDLLM(nn.Module):
                     keys, coords = self._pointer_inputs(encoding, points, bounds)
                     relevance = None
                     if self.pointer.uses_phrases:
-                        unit = nn.functional.normalize(features.to(self.device).float(), dim=-1)  # (B, N, C)
 
                         def relevance(rows: list[int], ids: list[list[int]]) -> torch.Tensor:
                             texts = [self.tokenizer.decode(row_ids, skip_special_tokens=True) for row_ids in ids]
-                            return self._phrase_relevance(unit, encoding.mask, rows, texts, prompts)
+                            return self._phrase_relevance(features, encoding.mask, rows, texts, prompts)
 
                     processors.append(PointerLogitsProcessor(self.pointer, keys, encoding.mask, coords, self.location_ids, hidden, relevance))
                 if constrain_locations:
