@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from agent.location_codec import LocationCodec, location_token_name
+from agent.location_codec import LOCATION_TOKEN, LocationCodec, location_token_name
 from agent.waypoint_format import check_waypoint_format, parse_numbers, strip_numbers
 
 ACTIONS: tuple[str, ...] = ("go to", "find")
@@ -31,7 +31,6 @@ ACTIONS: tuple[str, ...] = ("go to", "find")
 ACTION_OF_KIND = {"room": "go to", "object": "find"}
 
 _STEP_START = re.compile(r"(?:(?<=\s)|^)(\d+)\s*[.)](?=\s|$|<)")
-_LOCATION = re.compile(r"<loc(0|[1-9][0-9]*)>")
 _LOCATION_LIKE = re.compile(r"<\s*loc\s*[^<>\s]*>?", re.IGNORECASE)
 
 
@@ -156,13 +155,13 @@ def parse_decomposition(text: str, codec: LocationCodec | None = None, waypoint_
 def _token_waypoint(where: str, body: str, codec: LocationCodec | None, problems: list[str]) -> tuple[str, np.ndarray | None, tuple[int, ...]]:
     """A step body's words, and the waypoint and bins of its three location tokens."""
     bins: list[int] = []
-    for m in _LOCATION.finditer(body):
+    for m in LOCATION_TOKEN.finditer(body):
         value = int(m.group(1))
         if codec is not None and value >= codec.bins:
             problems.append(f"{where}: location token {m.group(0)} is outside the codec's {codec.bins} bins (dropped)")
         else:
             bins.append(value)
-    stripped = _LOCATION.sub(" ", body)
+    stripped = LOCATION_TOKEN.sub(" ", body)
     for m in _LOCATION_LIKE.finditer(stripped):
         problems.append(f"{where}: malformed location token {m.group(0)!r} (dropped)")
     waypoint = None

@@ -26,7 +26,8 @@ import numpy as np
 DEFAULT_BINS = 64
 """Bins per axis (the 3D-LLM paper's navigation figure)."""
 
-_TOKEN = re.compile(r"<loc(0|[1-9][0-9]*)>")
+LOCATION_TOKEN = re.compile(r"<loc(0|[1-9][0-9]*)>")
+"""A location token, ``<locK>``; group 1 is its bin K."""
 _CANDIDATE = re.compile(r"<loc([^<>\s]*)(>?)")
 """Anything that starts like a location token, well formed or not (``<locx>``, ``<loc07>``, ``<loc3``)."""
 
@@ -155,7 +156,7 @@ class LocationCodec:
 
     def is_location_token(self, token: str) -> bool:
         """Whether ``token`` is exactly one of this codec's location tokens (``<locK>`` with 0 <= K < bins)."""
-        match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+        match = LOCATION_TOKEN.fullmatch(token) if isinstance(token, str) else None
         return match is not None and int(match.group(1)) < self.bins
 
     def parse_location_tokens(self, text: str) -> list[int]:
@@ -225,7 +226,7 @@ class LocationCodec:
                     if isinstance(token, str):
                         self.parse_location_tokens(token)
                 raise ValueError(f"LocationCodec.{where}: not location tokens: {bad}")
-            indices = [int(_TOKEN.fullmatch(t).group(1)) for t in tokens]
+            indices = [int(LOCATION_TOKEN.fullmatch(t).group(1)) for t in tokens]
         if len(indices) != count:
             raise ValueError(f"LocationCodec.{where}: {what} needs {count} location tokens, got {len(indices)}")
         values = [self.value_of(index, i % 3) for i, index in enumerate(indices)]

@@ -51,13 +51,13 @@ from torch import nn
 from transformers import LogitsProcessor, PreTrainedModel
 
 from agent.constraints import trailing_location_run
+from agent.location_codec import LOCATION_TOKEN
 from agent.scene_encoder import config_from_dict
 
 MASKED = -1e4
 """Score of padded points: finite, so empty scenes give no NaN (their pointer is replaced by the LM's)."""
 
 
-LOCATION_TOKEN = re.compile(r"<loc\d+>")
 STEP_NUMBER = re.compile(r"^\s*\d+\.\s*")
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from agent.location_codec import DEFAULT_BINS, location_token_names
+from agent.location_codec import DEFAULT_BINS, LOCATION_TOKEN, location_token_names
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SCENE = "<scene>"
@@ -25,8 +25,6 @@ PLAN = "<plan>"
 """Marks the start of the model's answer (the plan)."""
 SPECIAL_TOKENS: tuple[str, ...] = (PAD, BOS, EOS, UNK, SCENE, PLAN)
 """Special tokens, in id order (ids 0..5 of a trained tokenizer)."""
-
-_LOCATION = re.compile(r"<loc(0|[1-9][0-9]*)>")
 
 
 def train_tokenizer(
@@ -84,7 +82,7 @@ def location_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     For constraining decoding to location tokens. A ValueError when the tokenizer has no location
     tokens or a gap in them (``<loc0>``..``<loc{B-1}>`` must all be there).
     """
-    found = {int(m.group(1)): i for token, i in tokenizer.get_vocab().items() if (m := _LOCATION.fullmatch(token))}
+    found = {int(m.group(1)): i for token, i in tokenizer.get_vocab().items() if (m := LOCATION_TOKEN.fullmatch(token))}
     if not found:
         raise ValueError(
             "tokenizer has no location tokens <loc0>, <loc1>, ...; train it with agent.tokenizer.train_tokenizer"
