@@ -43,6 +43,10 @@ MAP_CONSTRUCTIONS = {
 
 PLANNER_CHOICES = ("llm", "llm-grounded", "oracle", "frontier")
 """``--planner`` names (``agent.episode_runner.PLANNERS``, without importing torch to parse arguments)."""
+FIRST_EXPLORE_HELP = (
+    "frontier-exploration actions before the first plan alone (default: --explore-steps); 0 = a turn in place, then plan and "
+    "explore only for targets not yet in the map"
+)
 PLANNER_HELP = (
     "llm: the 3D-LLM (default); llm-grounded: its steps, object waypoints looked up in the agent's map; oracle: the episode's "
     "ground-truth plan; frontier: no language model, the subgoals' target phrases searched for in the agent's map by frontier exploration"
@@ -90,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
     run.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps,
                      help=f"frontier-exploration actions before the first plan, and again for each target not yet in the map; 0 = a turn in place instead (default {LoopConfig.explore_steps})")
-    run.add_argument("--first-explore-steps", type=int, default=None, help="frontier-exploration actions before the first plan alone (default: --explore-steps); 0 = a turn in place, then plan and explore only for targets not yet in the map")
+    run.add_argument("--first-explore-steps", type=int, default=None, help=FIRST_EXPLORE_HELP)
     run.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     run.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
     run.add_argument("--out", type=Path, default=Path("outputs/run"), help="rollout folder: video.mp4, steps.jsonl, plan.json, events.jsonl, metrics.json")
@@ -113,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     evaluate.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
     evaluate.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps, help=f"frontier-exploration actions before the first plan, and again for each target not yet in the map (default {LoopConfig.explore_steps})")
-    evaluate.add_argument("--first-explore-steps", type=int, default=None, help="frontier-exploration actions before the first plan alone (default: --explore-steps); 0 = a turn in place, then plan and explore only for targets not yet in the map")
+    evaluate.add_argument("--first-explore-steps", type=int, default=None, help=FIRST_EXPLORE_HELP)
     evaluate.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     evaluate.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
     evaluate.add_argument("--record", type=Path, default=None, help="folder for each episode's rollout (video.mp4, steps.jsonl, plan.json, ...; nav3d replay renders them)")
