@@ -21,7 +21,8 @@ Parts, as baselines are named in an evaluation table:
   ``LoopConfig.explore_steps`` > 0, else a turn in place.
 
 The map is the construction the checkpoint was trained on (its ``map_data``; ``"neural"`` when it
-does not say) with ``SemanticTextExtractor`` features, as in the training data.
+does not say) with ``SemanticTextExtractor`` features, as in the training data; a neural field
+trains on a mapping thread (``BackgroundTraining``) while the agent renders, drives and records.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ def build_agent(
     from agent.grounded_planner import MapGroundedPlanner
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
     from agent.scene_maps import check_construction, new_feature_map
+    from perception.field_training import BackgroundTraining
     from perception.maps import MapConfig
     from perception.semantic_text import SemanticTextExtractor
     from policies import FrontierExplorer, MapPlannerPolicy, OracleFollower
@@ -159,7 +161,8 @@ def build_agent(
         encoder = SentenceEncoder.from_path()
     extractor = SemanticTextExtractor.from_scene(scene, encoder)
     map_config = MapConfig(**map_data["map"]) if "map" in map_data else MapConfig()
-    feature_map = new_feature_map(construction, extractor, map_config)
+    # the field trains on a mapping thread while the agent acts: the same map, sooner (perception.field_training)
+    feature_map = new_feature_map(construction, extractor, map_config, training=BackgroundTraining())
     if planner == "oracle":
         the_planner = OraclePlanner(episode, scene, simulator.navigation, quantize=False)  # exact: an upper bound
     elif planner == "frontier":

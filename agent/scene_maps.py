@@ -280,15 +280,16 @@ def read_features_header(path: str | Path) -> dict[str, Any]:
         return json.loads(data["header"].tobytes().decode("utf-8"))
 
 
-def new_feature_map(construction: str, extractor, map_config: MapConfig, seed: int = 0):
+def new_feature_map(construction: str, extractor, map_config: MapConfig, seed: int = 0, training=None):
     """An empty ``FeatureMap`` of ``construction`` (the neural field's initialisation and ray
-    sampling seeded by ``seed``)."""
+    sampling seeded by ``seed``; its training run by ``training``, a ``perception.field_training``
+    kind, inline by default; the other constructions have no training to place)."""
     module, name = CONSTRUCTIONS[check_construction(construction)]
     cls = getattr(importlib.import_module(module), name)
     if construction == "neural":
         from perception.neural_field_map import NeuralFieldConfig
 
-        return cls(extractor, map_config, NeuralFieldConfig(seed=int(seed)))
+        return cls(extractor, map_config, NeuralFieldConfig(seed=int(seed)), training=training)
     return cls(extractor, map_config)
 
 

@@ -199,12 +199,7 @@ class NavGrid:
 
     def straight_line_clear(self, start: np.ndarray, end: np.ndarray) -> bool:
         """Whether every point of the segment start->end (x/z) lies on navigable cells."""
-        a, b = _as_point(start), _as_point(end)
-        length = float(np.hypot(b[0] - a[0], b[2] - a[2]))
-        n = max(2, int(math.ceil(length / (self.cell_size * 0.5))) + 1)
-        t = np.linspace(0.0, 1.0, n)[:, None]
-        pts = a[None] * (1 - t) + b[None] * t  # (n, 3)
-        return bool(self._navigable_cells(self.world_to_cell(pts)).all())
+        return topdown.segment_on(self.navigable, _as_point(start), _as_point(end), self.origin, self.cell_size)
 
     def geodesic_distance(self, start: np.ndarray, goals: np.ndarray) -> float:
         """Walking distance (metres, x/z) from ``start`` to the nearest of ``goals`` ((3,) or (N, 3)).
@@ -240,13 +235,22 @@ class NavGrid:
     # ---------------------------------------------------------------------------------- internals
 
     def _reachable_goals(self, start: np.ndarray, goals: np.ndarray) -> np.ndarray:
+        """``goals`` snapped to the grid (as :meth:`snap_point`, all at once), keeping those on the
+        island of the (snapped) ``start``."""
         g = np.atleast_2d(np.asarray(goals, dtype=np.float64))
         if g.shape[1] != 3 or not np.isfinite(g).all():
             raise ValueError(f"goals must be finite (3,) or (N, 3) points, got shape {g.shape}")
-        snapped = np.stack([self.snap_point(p) for p in g])
         island = self.island_of(start)
-        keep = [i for i, p in enumerate(snapped) if np.isfinite(p).all() and self.island_of(p) == island]
-        return snapped[keep]
+        if island < 0:
+            return np.zeros((0, 3))
+        rows, cols = self.shape
+        cells = self.world_to_cell(g)  # (N, 2)
+        on_grid = self._navigable_cells(cells)
+        clipped = np.stack([np.clip(cells[:, 0], 0, rows - 1), np.clip(cells[:, 1], 0, cols - 1)], axis=1)
+        cells = np.where(on_grid[:, None], cells, self._nearest[:, clipped[:, 0], clipped[:, 1]].T)  # (N, 2)
+        snapped = np.where(on_grid[:, None], g, self.cell_to_world(cells))  # (N, 3)
+        snapped[:, 1] = self.floor_height
+        return snapped[self.islands[cells[:, 0], cells[:, 1]] == island]
 
     def _goal_cells(self, goals: np.ndarray) -> set[tuple[int, int]]:
         return {(int(r), int(c)) for r, c in self.world_to_cell(goals)}
@@ -295,11 +299,11 @@ class NavGrid:
         i, last = 0, len(points) - 1
         while i < last:
             lo, hi = i + 1, last  # points[lo] is seen (adjacent cells); is points[hi]?
-            if self.straight_line_clear(points[i], points[hi]):
+            if topdown.segment_on(self.navigable, points[i], points[hi], self.origin, self.cell_size):
                 lo = hi
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if self.straight_line_clear(points[i], points[mid]):
+                if topdown.segment_on(self.navigable, points[i], points[mid], self.origin, self.cell_size):
                     lo = mid
                 else:
                     hi = mid

@@ -36,6 +36,7 @@ from torch import nn
 
 from envs.types import Frame
 from perception.features import FeatureExtractor
+from perception.field_training import FieldTraining, InlineTraining
 from perception.geometry import backproject, valid_depth_mask
 from perception.maps import MapConfig, MapReadout, corners, farthest_point_indices, read_map_file, write_map_file
 from perception.occupancy import OccupancyGrid, occupancy_from_points
@@ -132,8 +133,17 @@ class FieldDecoders(nn.Module):
 class NeuralFieldMap(MapReadout):
     """An online-trained sparse-grid neural field of signed distance, colour and features."""
 
-    def __init__(self, extractor: FeatureExtractor, config: MapConfig = MapConfig(), field: NeuralFieldConfig = NeuralFieldConfig()) -> None:
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        config: MapConfig = MapConfig(),
+        field: NeuralFieldConfig = NeuralFieldConfig(),
+        training: FieldTraining | None = None,
+    ) -> None:
+        """``training``: where each frame's allocation and gradient steps run (``InlineTraining``,
+        the default, or ``BackgroundTraining``: ``perception.field_training``); the field is the same."""
         self.extractor = extractor
+        self.training: FieldTraining = InlineTraining() if training is None else training
         self.config = config
         self.field = field
         self.floor_height = config.floor_height
@@ -156,20 +166,37 @@ class NeuralFieldMap(MapReadout):
     # ------------------------------------------------------------------------------------ building
 
     def integrate(self, frame: Frame, features: np.ndarray) -> None:
-        """Allocate and initialise the frame's vertices, then take the configured gradient steps on
-        rays from this frame (see module doc). ``features``: (H, W, C) from ``extractor``."""
+        """Add the frame's depth points to the surface voxels (what ``occupancy_grid`` and ``bounds``
+        read), then allocate and initialise the frame's vertices and take the configured gradient
+        steps on rays from this frame (see module doc) with ``training``. ``features``: (H, W, C)
+        from ``extractor``; neither they nor the frame may be changed afterwards."""
         self._accept(frame, features)
         lifted = backproject(frame, self.config.pixel_stride, self.config.max_depth)
         if len(lifted.points):
             self._surface.add(lifted.points, {"xyz": lifted.points})
-            self._allocate(frame, features, lifted.points, lifted.pixels)
-        for _ in range(self.field.steps_per_frame):
-            self.optimise_on(frame, features)
+        self.training.submit(lambda: self._train_on(frame, features, lifted.points, lifted.pixels))
         self.frames_integrated += 1
         self._readout = None
 
+    def wait_for_training(self) -> None:
+        """Return once every integrated frame's training has run (``steps_taken`` and
+        ``last_losses`` are then up to date); every read of the field does this first."""
+        self.training.wait()
+
     def optimise_on(self, frame: Frame, features: np.ndarray) -> dict[str, float]:
         """One gradient step on rays sampled from ``frame`` (already integrated); returns the losses."""
+        self.training.wait()
+        self._readout = None
+        return self._step_on(frame, features)
+
+    def _train_on(self, frame: Frame, features: np.ndarray, points: np.ndarray, pixels: np.ndarray) -> None:
+        """One frame's field work: allocation and initialisation, then ``steps_per_frame`` steps."""
+        if len(points):
+            self._allocate(frame, features, points, pixels)
+        for _ in range(self.field.steps_per_frame):
+            self._step_on(frame, features)
+
+    def _step_on(self, frame: Frame, features: np.ndarray) -> dict[str, float]:
         batch = self._ray_batch(frame, features)
         if batch is None:
             return {}
@@ -194,7 +221,6 @@ class NeuralFieldMap(MapReadout):
         self._grid_optimizer.step()
         self._decoder_optimizer.step()
         self.steps_taken += 1
-        self._readout = None
         self.last_losses = {"sdf": sdf_loss.item(), "color": color_loss.item(), "feature": feature_loss.item()}
         return self.last_losses
 
@@ -269,6 +295,7 @@ class NeuralFieldMap(MapReadout):
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """(N,) float32 signed distance (metres, positive in front of surfaces) at world points (N, 3);
         NaN where the field knows nothing."""
+        self.training.wait()
         q = torch.from_numpy(np.atleast_2d(np.asarray(points, np.float32)))
         out = np.full(len(q), np.nan, np.float32)
         with torch.no_grad():
@@ -280,6 +307,7 @@ class NeuralFieldMap(MapReadout):
 
     def query(self, points: np.ndarray) -> np.ndarray:
         """(N, C) float32 unit features decoded at world points (N, 3); zeros where the field knows nothing."""
+        self.training.wait()
         q = torch.from_numpy(np.atleast_2d(np.asarray(points, np.float32)))
         out = np.zeros((len(q), self.extractor.dim), np.float32)
         with torch.no_grad():
@@ -303,6 +331,7 @@ class NeuralFieldMap(MapReadout):
         """Up to ``n`` surface points spread by farthest-point sampling over position and feature,
         with their features. Samples the surface voxels first (features decoded where the voxels'
         depth points lie) and projects and decodes only those, so it costs O(n), not O(map)."""
+        self.training.wait()
         if self._readout is not None:
             return super().points_and_features(n)
         start = self._surface_samples()
@@ -331,6 +360,7 @@ class NeuralFieldMap(MapReadout):
         return self._surface.mean("xyz").astype(np.float32) if len(self._surface) else np.zeros((0, 3), np.float32)
 
     def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self.training.wait()
         if self._readout is None:
             points = self._project_to_surface(self._surface_samples())
             with torch.no_grad():
@@ -367,6 +397,7 @@ class NeuralFieldMap(MapReadout):
     def save(self, path: str | Path) -> Path:
         """Write grid, decoders and surface samples to one ``.npz`` (the optimiser's moments are not
         kept: a loaded map that integrates more frames restarts them)."""
+        self.training.wait()
         s = self._surface
         arrays = {
             "vertex_keys": self.grid.index.keys,

@@ -33,6 +33,7 @@ class SparseLatentGrid:
         self.dim = int(dim)
         self.index = VoxelIndex()  # vertex keys -> rows of ``latents``
         self.cells = VoxelIndex()  # keys of the cells whose 8 corners are allocated
+        self._corner_rows = np.zeros((0, 8), np.int64)  # (capacity, 8) vertex rows of each cell's corners, in cell-row order
         self.latents = torch.nn.Parameter(torch.zeros(initial_capacity, self.dim))  # (capacity, D)
         self.grew = False  # whether the last ``allocate_cells`` replaced ``latents`` by a larger parameter
 
@@ -46,6 +47,8 @@ class SparseLatentGrid:
         grid = cls(vertex_size, latents.shape[1], initial_capacity=max(len(keys), 1))
         grid.index = VoxelIndex.from_keys(keys)
         grid.cells = VoxelIndex.from_keys(cells)
+        cell_ijk = unpack_keys(grid.cells.keys)  # (P, 3)
+        grid._corner_rows = grid.index.rows(pack_ijk(cell_ijk[:, None, :] + CORNERS[None], vertex_size))  # (P, 8)
         with torch.no_grad():
             grid.latents[: len(keys)] = torch.from_numpy(np.asarray(latents, np.float32))
         return grid
@@ -68,6 +71,10 @@ class SparseLatentGrid:
         in_new_cell = in_new[first]  # (P,) one point per new cell
         corner_keys = pack_ijk(cells[in_new_cell, None, :] + CORNERS[None], self.vertex_size)  # (P, 8)
         rows, fresh = self.index.add(corner_keys.reshape(-1))
+        # new cells hold rows known_cells.. in the order of ``in_new_cell``: their corners append
+        if len(self.cells) > len(self._corner_rows):
+            self._corner_rows = grown(self._corner_rows, max(len(self.cells), 2 * len(self._corner_rows)))
+        self._corner_rows[known_cells : len(self.cells)] = rows.reshape(-1, 8)
         self.grew = len(self.index) > self.latents.shape[0]
         if self.grew:
             capacity = max(len(self.index), 2 * self.latents.shape[0])
@@ -80,18 +87,27 @@ class SparseLatentGrid:
         scaled = points / self.vertex_size  # (N, 3) in vertex units
         base = torch.floor(scaled.detach())  # (N, 3)
         frac = scaled - base  # (N, 3) in [0, 1)
-        keys = pack_ijk(base.numpy().astype(np.int64)[:, None, :] + CORNERS[None], self.vertex_size)  # (N, 8)
-        rows = torch.from_numpy(self.index.rows(keys))  # (N, 8), -1 where unallocated
+        rows = torch.from_numpy(self._corners_of(base.numpy().astype(np.int64)))  # (N, 8), -1 where unallocated
         allocated = rows >= 0  # (N, 8)
-        corner = torch.from_numpy(CORNERS).to(points.dtype)  # (8, 3)
-        # (N, 8): product over axes of frac (corner offset 1) or 1 - frac (offset 0)
-        weights = torch.prod(torch.where(corner[None] > 0, frac[:, None, :], 1.0 - frac[:, None, :]), dim=2)
+        # (N, 8): product over axes of frac (corner offset 1) or 1 - frac (offset 0), corners ordered as CORNERS
+        wx, wy, wz = (torch.stack([1.0 - frac[:, a], frac[:, a]], dim=1) for a in range(3))  # 3 x (N, 2)
+        weights = (wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]).reshape(-1, 8)
         weights = weights * allocated
         total = weights.sum(dim=1, keepdim=True)  # (N, 1)
         known = total[:, 0] > 1e-9
         weights = weights / total.clamp_min(1e-9)
-        # read each distinct vertex once: the sparse gradient then has U unique rows, not N * 8
-        unique, inverse = torch.unique(rows.clamp_min(0), return_inverse=True)  # (U,), (N, 8)
-        gathered = F.embedding(unique, self.latents, sparse=sparse_grad)[inverse]  # (U, D) -> (N, 8, D)
-        # a weighted sum, not einsum/bmm: 8-long dot products batched as N tiny matmuls are ~30x slower on CPU
-        return (weights[:, :, None] * gathered).sum(dim=1), known  # (N, 8, D) -> (N, D)
+        # the weighted sum of the 8 corner rows in one pass, never materialising (N, 8, D); unallocated
+        # corners read row 0 at weight 0
+        blended = F.embedding_bag(rows.clamp_min(0), self.latents, per_sample_weights=weights, mode="sum", sparse=sparse_grad)
+        return blended, known  # (N, D)
+
+    def _corners_of(self, cell_ijk: np.ndarray) -> np.ndarray:
+        """(N, 3) int64 cell coordinates -> (N, 8) vertex rows of their corners (-1 where unallocated):
+        one lookup per point in an allocated cell, eight for the others."""
+        cell_rows = self.cells.rows(pack_ijk(cell_ijk, self.vertex_size))  # (N,)
+        inside = cell_rows >= 0
+        rows = np.empty((len(cell_ijk), 8), np.int64)
+        rows[inside] = self._corner_rows[cell_rows[inside]]
+        if not inside.all():
+            rows[~inside] = self.index.rows(pack_ijk(cell_ijk[~inside, None, :] + CORNERS[None], self.vertex_size))
+        return rows

@@ -74,17 +74,17 @@ class FrontierExplorer:
     """Drives to the nearest frontier (by travel cost on the planning grid) with a ``MapPlannerPolicy``
     until no reachable frontier remains.
 
-    It first looks around (turning left a full circle). Then each call fetches the grid once, finds
-    the frontiers (``find_frontiers``), keeps the current ``frontier_goal`` while a frontier cell
-    lies within ``keep_radius`` metres of it, else picks the nearest frontier whose goal is at least
+    It first looks around (turning left a full circle). Then each call fetches the grid once, keeps
+    the current ``frontier_goal`` while a frontier cell lies within ``keep_radius`` metres of it,
+    else ranks the frontiers (``find_frontiers``) and picks the nearest whose goal is at least
     ``keep_radius`` from every goal tried before. A goal is tried once the planner stops there
     (reached: the agent then looks around again, so that the camera sees the floor its blind spot
     hid; or unreachable) or after ``max_steps_per_goal`` actions. STOP with ``last_status`` DONE
     when no frontier is left. ``goal`` is ignored.
 
     Attributes after each ``act``: ``last_status`` (``ExploreStatus``), ``frontier_goal`` (3,)
-    world point or None, ``frontiers`` (list of ``Frontier``, as of the last call that was not
-    looking around), ``planner`` (the ``MapPlannerPolicy``).
+    world point or None, ``frontiers`` (list of ``Frontier``, as ranked the last time a goal was
+    chosen), ``planner`` (the ``MapPlannerPolicy``).
     """
 
     def __init__(
@@ -124,11 +124,14 @@ class FrontierExplorer:
         self._grid = self.grid_source()
         planning = self.planner.planning_grid(self._grid, position)
         frontier = frontier_cells(planning)
-        self.frontiers = find_frontiers(planning, frontier, planning.travel_cost(position), self.min_frontier_cells)
         if self.frontier_goal is not None and not self._near(planning.cell_to_world(np.argwhere(frontier)), self.frontier_goal):
             self.frontier_goal = None
-        for _ in range(len(self.frontiers) + 1):
+        ranked = False  # whether ``frontiers`` was found on this call's grid
+        while True:  # ends: each pass returns, or marks a goal tried, and a ranked list has finitely many
             if self.frontier_goal is None:
+                if not ranked:  # travel costs only when a goal is to be chosen (fast marching is the cost)
+                    self.frontiers = find_frontiers(planning, frontier, planning.travel_cost(position), self.min_frontier_cells)
+                    ranked = True
                 self.frontier_goal = self._next_goal()
                 self._steps_on_goal = 0
             if self.frontier_goal is None:

@@ -32,8 +32,10 @@ class MapPlannerPolicy:
     ``occupancy_grid``) and follows the plan with discrete actions.
 
     Each call fetches the grid and re-plans (fast marching from the goal, see ``PlanningGrid``) when
-    the grid, the goal or the collision marks changed, or when the agent left the planned region;
-    otherwise it re-reads the path from the stored cost field. Occupied cells are inflated by
+    the goal or the collision marks changed, when the agent left the planned region, or when the
+    grid changed so that the current path is no longer clear on it; otherwise it re-reads the path
+    from the stored cost field (a grown map costs no new field while the path stays clear), and
+    steers with clearance checked on the latest grid. Occupied cells are inflated by
     ``inflation`` metres (default: the agent's radius plus 2.5 cm), unknown cells are traversable at
     ``unknown_cost`` times the cost of free ones, and the cells under the agent are always free.
     A goal in a blocked cell is replaced by the nearest reachable cell within ``max_goal_snap``
@@ -73,8 +75,10 @@ class MapPlannerPolicy:
         self.path = np.zeros((0, 3))
         self.replans = 0
         self.obstacle_marks = np.zeros((0, 3))
-        self._plan_key: tuple | None = None
-        self._grid: PlanningGrid | None = None
+        self._plan_key: tuple | None = None  # (goal, collision marks) of the current plan
+        self._grid_key: tuple | None = None  # the occupancy grid ``_latest`` was built from
+        self._latest: PlanningGrid | None = None  # planning grid of the latest occupancy grid: steering checks clearance on it
+        self._grid: PlanningGrid | None = None  # the planning grid the cost field was made on
         self._cost: np.ma.MaskedArray | None = None
 
     def planning_grid(self, grid: OccupancyGrid, position: np.ndarray, cover: np.ndarray | None = None) -> PlanningGrid:
@@ -92,21 +96,27 @@ class MapPlannerPolicy:
         if math.hypot(*(target - position)[[0, 2]]) < self.goal_radius:
             return self._stop(PlanStatus.REACHED)
         grid = self.grid_source()
-        key = (grid.cells.tobytes(), grid.origin.tobytes(), grid.resolution, target.tobytes(), len(self.obstacle_marks))
-        if key != self._plan_key or not self._follow(position):
-            self._plan_key = key
-            if not self._plan(grid, position, target) or not self._follow(position):
+        grid_key = (grid.cells.tobytes(), grid.origin.tobytes(), grid.resolution)
+        plan_key = (target.tobytes(), len(self.obstacle_marks))
+        new_goal, new_grid = plan_key != self._plan_key, grid_key != self._grid_key
+        if new_goal or new_grid:
+            self._grid_key = grid_key
+            self._latest = self.planning_grid(grid, position, cover=target[None])
+        if new_goal or not self._follow(position) or (new_grid and not self._latest.path_clear(self.path)):
+            self._plan_key = plan_key
+            if not self._plan(position, target) or not self._follow(position):
                 return self._stop(PlanStatus.UNREACHABLE)
         if path_length(self.path) < self.goal_radius:
             return self._stop(PlanStatus.REACHED)
-        action = self._steering.act(position, pose.yaw, self.path, self._grid.segment_clear)
+        action = self._steering.act(position, pose.yaw, self.path, self._latest.segment_clear)
         self.last_status = PlanStatus.REACHED if action == Action.STOP else PlanStatus.FOLLOWING
         return action
 
-    def _plan(self, grid: OccupancyGrid, position: np.ndarray, target: np.ndarray) -> bool:
-        """Make a cost field towards ``target`` (or its snapped stand-in); False when unreachable."""
+    def _plan(self, position: np.ndarray, target: np.ndarray) -> bool:
+        """Make a cost field on the latest planning grid towards ``target`` (or its snapped
+        stand-in); False when unreachable."""
         self.replans += 1
-        self._grid = planning = self.planning_grid(grid, position, cover=target[None])
+        self._grid = planning = self._latest
         self.goal = self._reachable_goal(planning, position, target)
         self._cost = None if self.goal is None else planning.travel_cost(self.goal)
         return self.goal is not None

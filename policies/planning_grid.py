@@ -11,8 +11,8 @@ world x (metres, world frame Y up); returned points lie at the grid's floor heig
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import skfmm
@@ -75,6 +75,10 @@ class PlanningGrid:
     def shape(self) -> tuple[int, int]:
         return self.states.shape
 
+    @cached_property
+    def _unblocked(self) -> np.ndarray:
+        return ~self.blocked  # (rows, cols); ``blocked`` is final once ``build`` returns
+
     def world_to_cell(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) world points -> (N, 2) int64 (row, col), possibly outside the grid."""
         return topdown.world_to_cell(points, self.origin, self.resolution)
@@ -122,12 +126,11 @@ class PlanningGrid:
 
     def segment_clear(self, start: np.ndarray, end: np.ndarray) -> bool:
         """Whether every point of the segment start -> end (x/z) lies on unblocked cells inside the grid."""
-        length = float(np.hypot(end[0] - start[0], end[2] - start[2]))
-        n = max(2, int(math.ceil(length / (self.resolution * 0.5))) + 1)
-        t = np.linspace(0.0, 1.0, n)[:, None]
-        cells = self.world_to_cell(np.asarray(start)[None] * (1 - t) + np.asarray(end)[None] * t)
-        inside = topdown.in_bounds(cells, self.shape)
-        return bool(inside.all() and not self.blocked[cells[:, 0], cells[:, 1]].any())
+        return topdown.segment_on(self._unblocked, start, end, self.origin, self.resolution)
+
+    def path_clear(self, path: np.ndarray) -> bool:
+        """Whether every segment of the polyline ``path`` (K, 3) is ``segment_clear``; False when empty."""
+        return len(path) > 0 and all(self.segment_clear(a, b) for a, b in zip(path[:-1], path[1:]))
 
     def _straighten(self, points: np.ndarray) -> np.ndarray:
         """String pulling: from each kept point jump to the farthest later point in a clear straight line."""

@@ -8,6 +8,7 @@ import torch
 
 from envs.raycast import raycasting_scene
 from perception.geometry import backproject
+from perception.field_training import BackgroundTraining
 from perception.maps import FeatureMap, MapConfig
 from perception.neural_field_map import NeuralFieldConfig, NeuralFieldMap
 from perception.neural_grid import SparseLatentGrid
@@ -88,6 +89,49 @@ def test_a_frame_seen_again_allocates_nothing(rollout):
     vertices = len(field.grid)
     field.integrate(frames[0], extractor(frames[0]))
     assert len(field.grid) == vertices > 0
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch's parallel reductions round differently from run to run; with one thread they repeat exactly."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_background_training_builds_the_same_field(rollout, one_torch_thread):
+    """A mapping thread (BackgroundTraining) runs the same gradient steps in the same order: the
+    latents and read-out points equal inline training's exactly; the occupancy grid is current as
+    soon as integrate returns."""
+    scene, sim, frames, extractor = rollout
+    inline = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=2))
+    background = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=2), training=BackgroundTraining())
+    for frame in frames[:4]:
+        features = extractor(frame)
+        inline.integrate(frame, features)
+        background.integrate(frame, features)
+        np.testing.assert_array_equal(background.occupancy_grid().cells, inline.occupancy_grid().cells)
+    points, features = background.points_and_features(256)  # waits for the queued steps
+    expected_points, expected_features = inline.points_and_features(256)
+    assert background.steps_taken == inline.steps_taken == 8
+    np.testing.assert_array_equal(points, expected_points)
+    np.testing.assert_array_equal(features, expected_features)
+    n = len(inline.grid)
+    assert len(background.grid) == n
+    assert torch.equal(background.grid.latents.detach()[:n], inline.grid.latents.detach()[:n])
+    background.training.close()
+
+
+def test_an_error_on_the_mapping_thread_is_raised_by_the_next_read(rollout):
+    scene, sim, frames, extractor = rollout
+    field = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=1), training=BackgroundTraining())
+    field.integrate(frames[0], extractor(frames[0]))
+    field.grid = None  # breaks the work queued next, not the surface update integrate does itself
+    field.integrate(frames[1], extractor(frames[1]))
+    with pytest.raises(AttributeError):
+        field.points()
+    field.training.wait()  # reported once
 
 
 # ---------------------------------------------------------------------------------------- the map
