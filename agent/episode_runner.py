@@ -11,7 +11,8 @@ Parts, as baselines are named in an evaluation table:
 
 - planner ``"llm"``: the 3D-LLM (``ThreeDLLMPlanner``, a checkpoint folder, default the shipped
   one); ``"llm-grounded"``: its steps with object waypoints looked up in the agent's map
-  (``MapGroundedPlanner``); ``"oracle"``: the episode's ground-truth plan (``OraclePlanner``; for
+  (``MapGroundedPlanner``); both search (explore) for an object step whose target the map does not
+  show yet rather than drive to a guessed place (``UnseenTargetPlanner``); ``"oracle"``: the episode's ground-truth plan (``OraclePlanner``; for
   ObjectNav the view point nearest by geodesic distance); ``"frontier"``: no language model, the
   subgoals' target phrases found in the agent's map while exploring frontiers
   (``agent.frontier_planner``, which states what it is given; needs ``explore_steps`` > 0);
@@ -138,7 +139,7 @@ def build_agent(
     parts). ``simulator`` gives the agent's body (``agent_config``) and, for the oracle parts only,
     the navigation."""
     from agent.frontier_planner import FrontierBaselinePlanner
-    from agent.grounded_planner import MapGroundedPlanner
+    from agent.grounded_planner import MapGroundedPlanner, UnseenTargetPlanner
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
     from agent.scene_maps import check_construction, new_feature_map
     from perception.field_training import BackgroundTraining
@@ -153,7 +154,8 @@ def build_agent(
     if planner in ("llm", "llm-grounded"):
         llm = ThreeDLLMPlanner.from_pretrained(checkpoint)
         map_data = llm.model.config.map_data or {}
-        the_planner = llm if planner == "llm" else MapGroundedPlanner(llm)
+        # object steps whose target the map does not show yet are searched for, not driven to
+        the_planner = UnseenTargetPlanner(llm if planner == "llm" else MapGroundedPlanner(llm), points=llm.points)
     construction = check_construction(construction or map_data.get("construction", "neural"))
     if encoder is None:
         from perception.text_encoder import SentenceEncoder

@@ -11,6 +11,9 @@ policy then drives as close to that surface point as the occupancy grid allows. 
 the kitchen") keep their waypoints: the maps' features name object categories, not rooms. Each moved
 step is listed in the plan's ``notes`` with how far it moved, so an evaluation can tell the two
 apart.
+
+``UnseenTargetPlanner`` uses the same test the other way round: an object step whose target no map
+point matches yet loses its waypoint and is listed in ``Plan.unseen``, so the agent searches for it.
 """
 
 from __future__ import annotations
@@ -68,11 +71,55 @@ class MapGroundedPlanner:
         """The map point (3,) that best matches the text, nearest ``near`` (x/z) among the near-best
         matches; None when nothing scores ``min_relevance``."""
         relevance = cosine_relevance(features, text_embedding)  # (N,)
-        best = float(relevance.max()) if len(relevance) else -1.0
-        if best < self.min_relevance:
+        if not self._found(relevance):
             return None
+        best = float(relevance.max())
         candidates = points[relevance >= best - self.relevance_margin]  # (M, 3)
         if near is None:
             return candidates[0]
         d = np.hypot(candidates[:, 0] - near[0], candidates[:, 2] - near[2])
         return candidates[int(np.argmin(d))]
+
+    def shows(self, features: np.ndarray, text_embedding: np.ndarray) -> bool:
+        """Whether any of the map points' features (N, C) scores ``min_relevance`` against the text."""
+        return self._found(cosine_relevance(features, text_embedding))
+
+    def _found(self, relevance: np.ndarray) -> bool:
+        return len(relevance) > 0 and float(relevance.max()) >= self.min_relevance
+
+
+class UnseenTargetPlanner:
+    """``inner``'s plan (e.g. the 3D-LLM's), with every object step whose target the map does not show
+    yet taken out of the way: when no sampled map point scores ``min_relevance`` against the target's
+    text embedding (``MapGroundedPlanner``'s test), the step loses its waypoint and is listed in
+    ``Plan.unseen``, so the agent explores for it (``agent.loop``) and plans again, instead of driving
+    to a place the model guessed for an object it has not seen. Room steps keep their waypoints (the
+    maps' features name object categories, not rooms). ``points``: map points sampled per check (the
+    3D-LLM planner's own count shares its sample)."""
+
+    def __init__(self, inner: Planner, points: int = 2048, min_relevance: float = 0.7) -> None:
+        self.checker = MapGroundedPlanner(inner, points=points, min_relevance=min_relevance)
+
+    @property
+    def inner(self) -> Planner:
+        return self.checker.inner
+
+    def plan(self, feature_map: FeatureMap, instruction: str, start: np.ndarray | None = None) -> Plan:
+        began = time.perf_counter()
+        plan = self.inner.plan(feature_map, instruction, start)
+        objects = [s for s in plan.steps if s.action == "find"]
+        if not objects:
+            return plan
+        points, features = feature_map.points_and_features(self.checker.points)  # (N, 3), (N, C)
+        unseen = {s.index for s in objects if not self.checker.shows(features, feature_map.extractor.embed_text(s.target))}
+        if not unseen:
+            return plan
+        steps = [replace(s, waypoint=None, bins=()) if s.index in unseen else s for s in plan.steps]
+        notes = [f"step {i}: its target is not in the map yet (best relevance below {self.checker.min_relevance})" for i in sorted(unseen)]
+        return replace(
+            plan,
+            steps=steps,
+            unseen=tuple(sorted(set(plan.unseen) | unseen)),
+            notes=list(plan.notes) + notes,
+            latency_s=plan.latency_s + (time.perf_counter() - began),
+        )

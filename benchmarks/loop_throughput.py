@@ -5,8 +5,10 @@ where each step's time goes, and the env-only step rate on the same episode's ac
                                          [--construction neural] [--episodes 1] [--scene house:100000]
 
 For each episode it prints the loop's steps/s and the seconds per step of each part (env: render and
-measures; features; map; explore; plan; policy; record: the video panels), then replays the same
-actions on a fresh env alone for the env-only steps/s. Prints figures; it is not a timed test.
+measures; features; map: the surface update and the waits for the mapping thread, where the neural
+field's gradient steps run while the other parts do; explore; plan; policy; record: the video
+panels), then replays the same actions on a fresh env alone for the env-only steps/s. Prints
+figures; it is not a timed test.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from envs.types import Action
 from perception.occupancy import OccupancyGrid
 from policies.base import agent_pose_of
 from policies.planning_grid import PlanningGrid
-from policies.steering import Steering, path_length, step_end
+from policies.steering import ARRIVE_FRACTION, Steering, path_length, step_end
 
 
 class PlanStatus(str, Enum):
@@ -42,7 +42,8 @@ class MapPlannerPolicy:
     metres. A forward step that left the agent in place (a collision) marks an obstacle just ahead
     of it, kept for the episode. STOP (``last_status``) when the x/z distance to the goal, or the
     planned path's length, is below ``goal_radius`` metres, when no step gets closer to the goal's
-    stand-in, or when the goal is unreachable on the grid.
+    stand-in, or when the goal is unreachable on the grid. The last stretch (within three forward
+    steps) is planned as a whole to land within ``ARRIVE_FRACTION * goal_radius`` (``Steering``).
 
     Attributes after each ``act``: ``last_status`` (``PlanStatus``), ``goal`` (3,) the point the
     plan leads to (the goal or its snapped stand-in; None when unreachable), ``path`` (K, 3)
@@ -65,7 +66,7 @@ class MapPlannerPolicy:
         self.inflation = agent_config.radius + 0.025 if inflation is None else inflation
         self.unknown_cost = unknown_cost
         self.max_goal_snap = max_goal_snap
-        self._steering = Steering(agent_config)
+        self._steering = Steering(agent_config, arrive_radius=ARRIVE_FRACTION * goal_radius)
         self.reset()
 
     def reset(self) -> None:

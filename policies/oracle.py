@@ -10,7 +10,7 @@ import numpy as np
 from envs.simulator import AgentConfig, Navigation
 from envs.types import Action
 from policies.base import agent_pose_of
-from policies.steering import Steering, path_length
+from policies.steering import ARRIVE_FRACTION, Steering, path_length
 
 
 class OracleFollower:
@@ -20,14 +20,15 @@ class OracleFollower:
     Each call follows the string-pulled shortest path with ``Steering`` (the clear step that ends
     nearest the next waypoint; see there). STOP once the geodesic distance to the goal is below
     ``goal_radius`` metres, when the goal is unreachable, or when no step gets closer to the goal
-    itself (it lies within half a step).
+    itself; the last stretch (within three forward steps) is planned as a whole to land within
+    ``ARRIVE_FRACTION * goal_radius`` (``Steering``).
     """
 
     def __init__(self, navigation: Navigation, agent_config: AgentConfig = AgentConfig(), goal_radius: float = 0.2) -> None:
         self.navigation = navigation
         self.agent_config = agent_config
         self.goal_radius = goal_radius
-        self._steering = Steering(agent_config)
+        self._steering = Steering(agent_config, arrive_radius=ARRIVE_FRACTION * goal_radius)
 
     def reset(self) -> None:
         self._steering.reset()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from agent.decomposition import Step
-from agent.grounded_planner import MapGroundedPlanner
+from agent.grounded_planner import MapGroundedPlanner, UnseenTargetPlanner
 from agent.planner import Plan
 from envs.embedded import EmbeddedSimulator
 from envs.house import generate_house
@@ -72,3 +72,22 @@ def test_a_target_the_map_does_not_hold_keeps_its_waypoint(looked_around):
     assert np.array_equal(plan.steps[0].waypoint, waypoint) and not plan.notes
     with pytest.raises(ValueError, match="points"):
         MapGroundedPlanner(FixedPlanner([]), points=0)
+
+
+def test_unseen_targets_lose_their_waypoints_and_are_listed(looked_around):
+    scene, feature_map, start = looked_around
+    points = feature_map.points()
+    held = next(
+        o for o in scene.objects.values()
+        if o.category not in ("wall", "floor", "ceiling", "door", "window")
+        and np.all((points >= o.bbox_min - 0.05) & (points <= o.bbox_max + 0.05), axis=1).any()
+    )
+    here = np.asarray(start, dtype=np.float64)
+    steps = [Step(1, "go to", "kitchen", here), Step(2, "find", held.category, here + 1.0), Step(3, "find", "spaceship", here + 2.0)]
+    plan = UnseenTargetPlanner(FixedPlanner(steps)).plan(feature_map, "go to the kitchen, find it, then the spaceship", start)
+    assert plan.unseen == (3,)
+    assert plan.steps[2].waypoint is None and plan.steps[2].target == "spaceship"
+    assert np.array_equal(plan.steps[0].waypoint, here) and np.array_equal(plan.steps[1].waypoint, here + 1.0)  # seen and room steps stay
+    assert len(plan.notes) == 1 and "not in the map" in plan.notes[0]
+    seen = UnseenTargetPlanner(FixedPlanner(steps[:2])).plan(feature_map, "go to the kitchen, then find it", start)
+    assert seen.unseen == () and seen.steps == steps[:2]

@@ -123,6 +123,21 @@ def test_background_training_builds_the_same_field(rollout, one_torch_thread):
     background.training.close()
 
 
+def test_the_point_sample_is_kept_until_the_map_changes(rollout):
+    scene, sim, frames, extractor = rollout
+    field = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=1))
+    for frame in frames[:3]:
+        field.integrate(frame, extractor(frame))
+    points, features = field.points_and_features(100)
+    kept = points.copy()
+    points[:] = 0.0  # a caller's copy: the kept sample is not touched
+    again, again_features = field.points_and_features(100)
+    np.testing.assert_array_equal(again, kept)
+    np.testing.assert_array_equal(again_features, features)
+    field.integrate(frames[20], extractor(frames[20]))
+    assert not np.array_equal(field.points_and_features(100)[0], kept)
+
+
 def test_an_error_on_the_mapping_thread_is_raised_by_the_next_read(rollout):
     scene, sim, frames, extractor = rollout
     field = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=1), training=BackgroundTraining())
