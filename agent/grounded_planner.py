@@ -95,10 +95,16 @@ class UnseenTargetPlanner:
     ``Plan.unseen``, so the agent explores for it (``agent.loop``) and plans again, instead of driving
     to a place the model guessed for an object it has not seen. Room steps keep their waypoints (the
     maps' features name object categories, not rooms). ``points``: map points sampled per check (the
-    3D-LLM planner's own count shares its sample)."""
+    3D-LLM planner's own count shares its sample).
+
+    While the agent searches it asks for a plan every few actions: as long as none of the unseen
+    targets has appeared, the last plan is given again after checking only them, and ``inner`` is
+    asked anew once one has (a generation costs far more than the check)."""
 
     def __init__(self, inner: Planner, points: int = 2048, min_relevance: float = 0.7) -> None:
         self.checker = MapGroundedPlanner(inner, points=points, min_relevance=min_relevance)
+        # while targets are unseen: (instruction, inner's plan, the steps it found unseen, the plan given)
+        self._waiting: tuple[str, Plan, set[int], Plan] | None = None
 
     @property
     def inner(self) -> Planner:
@@ -106,20 +112,32 @@ class UnseenTargetPlanner:
 
     def plan(self, feature_map: FeatureMap, instruction: str, start: np.ndarray | None = None) -> Plan:
         began = time.perf_counter()
-        plan = self.inner.plan(feature_map, instruction, start)
+        if self._waiting is not None and self._waiting[0] == instruction:
+            _, inner_plan, unseen, given = self._waiting
+            if self._unseen(feature_map, inner_plan) == unseen:
+                return replace(given, steps=list(given.steps), latency_s=time.perf_counter() - began, notes=list(given.notes))
+        self._waiting = None
+        inner_plan = self.inner.plan(feature_map, instruction, start)
+        unseen = self._unseen(feature_map, inner_plan)
+        if not unseen:
+            return inner_plan
+        steps = [replace(s, waypoint=None, bins=()) if s.index in unseen else s for s in inner_plan.steps]
+        notes = [f"step {i}: its target is not in the map yet (best relevance below {self.checker.min_relevance})" for i in sorted(unseen)]
+        given = replace(
+            inner_plan,
+            steps=steps,
+            unseen=tuple(sorted(set(inner_plan.unseen) | unseen)),
+            notes=list(inner_plan.notes) + notes,
+            latency_s=inner_plan.latency_s + (time.perf_counter() - began),
+        )
+        self._waiting = (instruction, inner_plan, unseen, given)
+        return replace(given, steps=list(steps))
+
+    def _unseen(self, feature_map: FeatureMap, plan: Plan) -> set[int]:
+        """The indices of ``plan``'s object steps whose target no sampled map point matches."""
         objects = [s for s in plan.steps if s.action == "find"]
         if not objects:
-            return plan
+            return set()
         points, features = feature_map.points_and_features(self.checker.points)  # (N, 3), (N, C)
-        unseen = {s.index for s in objects if not self.checker.shows(features, feature_map.extractor.embed_text(s.target))}
-        if not unseen:
-            return plan
-        steps = [replace(s, waypoint=None, bins=()) if s.index in unseen else s for s in plan.steps]
-        notes = [f"step {i}: its target is not in the map yet (best relevance below {self.checker.min_relevance})" for i in sorted(unseen)]
-        return replace(
-            plan,
-            steps=steps,
-            unseen=tuple(sorted(set(plan.unseen) | unseen)),
-            notes=list(plan.notes) + notes,
-            latency_s=plan.latency_s + (time.perf_counter() - began),
-        )
+        embed = feature_map.extractor.embed_text
+        return {s.index for s in objects if not self.checker.shows(features, embed(s.target))}

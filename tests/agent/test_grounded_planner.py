@@ -17,8 +17,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 class FixedPlanner:
     def __init__(self, steps):
         self.steps = steps
+        self.calls = 0
 
     def plan(self, feature_map, instruction, start=None):
+        self.calls += 1
         return Plan(instruction, list(self.steps), "fixed", 0.0)
 
 
@@ -91,3 +93,45 @@ def test_unseen_targets_lose_their_waypoints_and_are_listed(looked_around):
     assert len(plan.notes) == 1 and "not in the map" in plan.notes[0]
     seen = UnseenTargetPlanner(FixedPlanner(steps[:2])).plan(feature_map, "go to the kitchen, then find it", start)
     assert seen.unseen == () and seen.steps == steps[:2]
+
+
+def test_while_targets_stay_unseen_the_inner_planner_is_not_asked_again():
+    from perception.maps import MapConfig
+    from perception.pointcloud_map import PointCloudMap
+    from perception.semantic_text import SemanticTextExtractor
+    from perception.text_encoder import SentenceEncoder
+
+    scene = generate_house(1)
+    sim = EmbeddedSimulator(scene, sensor_config=SensorConfig(width=96, height=96))
+    extractor = SemanticTextExtractor.from_scene(scene, SentenceEncoder.from_path())
+    feature_map = PointCloudMap(extractor, MapConfig())
+    start = sim.navigation.sample_navigable_point(np.random.default_rng(0), sim.navigation.largest_island())
+    frames = [sim.reset(Pose.from_yaw(start, 0.0))] + [sim.step(Action.TURN_LEFT)[0] for _ in range(11)]
+    sim.close()
+    feature_map.integrate(frames[0], extractor(frames[0]))
+    checker = MapGroundedPlanner(FixedPlanner([]))
+    _, first_view = feature_map.points_and_features(2048)
+    categories = sorted({o.category for o in scene.objects.values()} - {"wall", "floor", "ceiling", "door", "window"})
+    hidden = [c for c in categories if not checker.shows(first_view, extractor.embed_text(c))]
+    for frame in frames[1:]:
+        feature_map.integrate(frame, extractor(frame))
+    _, all_views = feature_map.points_and_features(2048)
+    appears = [c for c in hidden if checker.shows(all_views, extractor.embed_text(c))]
+    assert appears, "the look-around revealed no new category"
+
+    here = np.asarray(start, dtype=np.float64)
+    inner = FixedPlanner([Step(1, "find", appears[0], here), Step(2, "find", "spaceship", here)])
+    planner = UnseenTargetPlanner(inner)
+    early = PointCloudMap(extractor, MapConfig())
+    early.integrate(frames[0], extractor(frames[0]))
+    first = planner.plan(early, "find both", start)
+    assert first.unseen == (1, 2) and inner.calls == 1
+    first.steps[0] = None  # the agent's loop may overwrite steps of its plan: the kept one stays intact
+    again = planner.plan(early, "find both", start)
+    assert again.unseen == (1, 2) and inner.calls == 1 and again.steps[0].target == appears[0]
+    found = planner.plan(feature_map, "find both", start)  # the first target has come into view
+    assert found.unseen == (2,) and inner.calls == 2 and np.array_equal(found.steps[0].waypoint, here)
+    planner.plan(feature_map, "find both", start)
+    assert inner.calls == 2
+    planner.plan(feature_map, "another instruction", start)
+    assert inner.calls == 3
