@@ -25,23 +25,34 @@ class FixedPlanner:
 
 
 @pytest.fixture(scope="module")
-def looked_around():
-    from perception.maps import MapConfig
-    from perception.pointcloud_map import PointCloudMap
+def turn_in_place():
+    """House 1: its scene, the 12 frames of a full turn in place at 96 x 96, the extractor, the start."""
     from perception.semantic_text import SemanticTextExtractor
     from perception.text_encoder import SentenceEncoder
 
     scene = generate_house(1)
     sim = EmbeddedSimulator(scene, sensor_config=SensorConfig(width=96, height=96))
     extractor = SemanticTextExtractor.from_scene(scene, SentenceEncoder.from_path())
-    feature_map = PointCloudMap(extractor, MapConfig())
     start = sim.navigation.sample_navigable_point(np.random.default_rng(0), sim.navigation.largest_island())
-    frame = sim.reset(Pose.from_yaw(start, 0.0))
-    for _ in range(12):
-        feature_map.integrate(frame, extractor(frame))
-        frame, _ = sim.step(Action.TURN_LEFT)
+    frames = [sim.reset(Pose.from_yaw(start, 0.0))] + [sim.step(Action.TURN_LEFT)[0] for _ in range(11)]
     sim.close()
-    return scene, feature_map, start
+    return scene, frames, extractor, start
+
+
+def mapped(frames, extractor):
+    from perception.maps import MapConfig
+    from perception.pointcloud_map import PointCloudMap
+
+    feature_map = PointCloudMap(extractor, MapConfig())
+    for frame in frames:
+        feature_map.integrate(frame, extractor(frame))
+    return feature_map
+
+
+@pytest.fixture(scope="module")
+def looked_around(turn_in_place):
+    scene, frames, extractor, start = turn_in_place
+    return scene, mapped(frames, extractor), start
 
 
 def test_object_steps_move_to_the_target_in_the_map_and_rooms_stay(looked_around):
@@ -95,26 +106,13 @@ def test_unseen_targets_lose_their_waypoints_and_are_listed(looked_around):
     assert seen.unseen == () and seen.steps == steps[:2]
 
 
-def test_while_targets_stay_unseen_the_inner_planner_is_not_asked_again():
-    from perception.maps import MapConfig
-    from perception.pointcloud_map import PointCloudMap
-    from perception.semantic_text import SemanticTextExtractor
-    from perception.text_encoder import SentenceEncoder
-
-    scene = generate_house(1)
-    sim = EmbeddedSimulator(scene, sensor_config=SensorConfig(width=96, height=96))
-    extractor = SemanticTextExtractor.from_scene(scene, SentenceEncoder.from_path())
-    feature_map = PointCloudMap(extractor, MapConfig())
-    start = sim.navigation.sample_navigable_point(np.random.default_rng(0), sim.navigation.largest_island())
-    frames = [sim.reset(Pose.from_yaw(start, 0.0))] + [sim.step(Action.TURN_LEFT)[0] for _ in range(11)]
-    sim.close()
-    feature_map.integrate(frames[0], extractor(frames[0]))
+def test_while_targets_stay_unseen_the_inner_planner_is_not_asked_again(turn_in_place):
+    scene, frames, extractor, start = turn_in_place
+    early, feature_map = mapped(frames[:1], extractor), mapped(frames, extractor)
     checker = MapGroundedPlanner(FixedPlanner([]))
-    _, first_view = feature_map.points_and_features(2048)
+    _, first_view = early.points_and_features(2048)
     categories = sorted({o.category for o in scene.objects.values()} - {"wall", "floor", "ceiling", "door", "window"})
     hidden = [c for c in categories if not checker.shows(first_view, extractor.embed_text(c))]
-    for frame in frames[1:]:
-        feature_map.integrate(frame, extractor(frame))
     _, all_views = feature_map.points_and_features(2048)
     appears = [c for c in hidden if checker.shows(all_views, extractor.embed_text(c))]
     assert appears, "the look-around revealed no new category"
@@ -122,8 +120,6 @@ def test_while_targets_stay_unseen_the_inner_planner_is_not_asked_again():
     here = np.asarray(start, dtype=np.float64)
     inner = FixedPlanner([Step(1, "find", appears[0], here), Step(2, "find", "spaceship", here)])
     planner = UnseenTargetPlanner(inner)
-    early = PointCloudMap(extractor, MapConfig())
-    early.integrate(frames[0], extractor(frames[0]))
     first = planner.plan(early, "find both", start)
     assert first.unseen == (1, 2) and inner.calls == 1
     first.steps[0] = None  # the agent's loop may overwrite steps of its plan: the kept one stays intact
