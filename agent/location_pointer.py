@@ -162,28 +162,41 @@ class LocationPointer(nn.Module):
             scores = scores + self.log_phrase_scale.exp() * relevance.float()
         return scores.masked_fill(~mask, MASKED).log_softmax(dim=-1)
 
-    def _log_kernel(self, at: torch.Tensor, centres: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """log K(at; c): at (T, J) bins, centres (T, N), sigma (T,) -> (T, N, J), normalised over all bins."""
-        grid = torch.arange(self.bins, device=centres.device, dtype=torch.float32)  # (bins,)
+    def _log_kernel(self, at: torch.Tensor, centres: torch.Tensor, sigma: torch.Tensor, log_z: torch.Tensor | None = None) -> torch.Tensor:
+        """log K(at; c): at (T, J) bins, centres (T, N), sigma (T,) -> (T, N, J), normalised over all
+        bins (``log_z`` (T, N): the normalisers when known, :meth:`log_normalisers`)."""
         inv = 1.0 / (2.0 * sigma[:, None, None] ** 2)  # (T, 1, 1)
-        log_z = torch.logsumexp(-((grid[None, None] - centres[..., None]) ** 2) * inv, dim=-1)  # (T, N)
+        if log_z is None:
+            grid = torch.arange(self.bins, device=centres.device, dtype=torch.float32)  # (bins,)
+            log_z = torch.logsumexp(-((grid[None, None] - centres[..., None]) ** 2) * inv, dim=-1)  # (T, N)
         return -((at[:, None, :] - centres[..., None]) ** 2) * inv - log_z[..., None]  # (T, N, J)
 
+    def log_normalisers(self, coords: torch.Tensor) -> torch.Tensor:
+        """coords (B, N, 3) bin units -> (B, N, 3) log of each point's kernel summed over all bins, per
+        axis: fixed for a scene, so generation computes them once (``location_log_probs(log_z=)``)."""
+        inv = 1.0 / (2.0 * self.log_sigma.exp().float() ** 2)  # (3,)
+        grid = torch.arange(self.bins, device=coords.device, dtype=torch.float32)  # (bins,)
+        return torch.logsumexp(-((grid - coords.float()[..., None]) ** 2) * inv[:, None], dim=-1)  # (B, N, 3, bins) -> (B, N, 3)
+
     def location_log_probs(
-        self, log_alpha: torch.Tensor, coords: torch.Tensor, axis: torch.Tensor, previous: torch.Tensor
+        self, log_alpha: torch.Tensor, coords: torch.Tensor, axis: torch.Tensor, previous: torch.Tensor, log_z: torch.Tensor | None = None
     ) -> torch.Tensor:
         """log P_pointer over the bins of the next token: log alpha (T, N) of the triple, coords (T, N, 3)
         bin units, axis (T,) 0/1/2 (x/y/z), previous (T, 2) the triple's x and y bins written so far
-        (ignored where the axis does not need them) -> (T, bins)."""
+        (ignored where the axis does not need them), log_z (T, N, 3) the points' kernel normalisers
+        when known (:meth:`log_normalisers`) -> (T, bins)."""
         sigma = self.log_sigma.exp()  # (3,)
         log_w = log_alpha  # (T, N)
         for a in self.conditioned_axes:  # condition on the bins of the triple already written
             seen = (axis > a)[:, None]  # (T, 1)
-            k = self._log_kernel(previous[:, a : a + 1].float(), coords[..., a], sigma[a].expand(len(axis)))[..., 0]  # (T, N)
+            z = None if log_z is None else log_z[..., a]
+            k = self._log_kernel(previous[:, a : a + 1].float(), coords[..., a], sigma[a].expand(len(axis)), z)[..., 0]  # (T, N)
             log_w = log_w + torch.where(seen, k, 0.0)
-        centres = coords.gather(2, axis[:, None, None].expand(-1, coords.shape[1], 1))[..., 0]  # (T, N)
+        pick = axis[:, None, None].expand(-1, coords.shape[1], 1)  # (T, N, 1)
+        centres = coords.gather(2, pick)[..., 0]  # (T, N)
+        z = None if log_z is None else log_z.gather(2, pick)[..., 0]  # (T, N)
         grid = torch.arange(self.bins, device=coords.device, dtype=torch.float32).expand(len(axis), -1)  # (T, bins)
-        joint = log_w[..., None] + self._log_kernel(grid, centres, sigma[axis])  # (T, N, bins)
+        joint = log_w[..., None] + self._log_kernel(grid, centres, sigma[axis], z)  # (T, N, bins)
         return joint.logsumexp(dim=1) - log_w.logsumexp(dim=1, keepdim=True)  # (T, bins)
 
     def mix(
@@ -288,6 +301,8 @@ class PointerLogitsProcessor(LogitsProcessor):
         self.store = store
         # uniform over each scene's points until a triple starts (only a sampled, unlikely x meets it)
         self.log_alpha = torch.zeros(mask.shape, device=keys.device).masked_fill(~mask, MASKED).log_softmax(dim=-1)  # (B, N)
+        with torch.no_grad():
+            self.log_z = pointer.log_normalisers(coords)  # (B, N, 3), fixed for the scenes
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """input_ids (B, T) new ids so far, scores (B, V) -> (B, V): log-probabilities on the rows the
@@ -316,13 +331,14 @@ class PointerLogitsProcessor(LogitsProcessor):
             written = ids.gather(1, (t - back).clamp(min=0)[:, None])[:, 0] if t else torch.zeros_like(axis)
             found = self.bin_of[written.clamp(max=len(self.bin_of) - 1)].clamp(min=0)
             previous[:, a] = torch.where(axis > a, found, 0)
-        log_alpha, coords = self.log_alpha[rows], self.coords[rows]  # (A, N), (A, N, 3)
+        log_alpha, coords, log_z = self.log_alpha[rows], self.coords[rows], self.log_z[rows]  # (A, N), (A, N, 3), (A, N, 3)
         near_best = log_alpha >= log_alpha.max(dim=1, keepdim=True).values - self.PRUNE_NATS  # (A, N)
         k = int(near_best.sum(dim=1).max())
         if k < log_alpha.shape[1]:  # the points that carry the mass (the rest hold < N e^-PRUNE_NATS of it)
             log_alpha, index = log_alpha.topk(k, dim=1)  # (A, k)
             coords = coords.gather(1, index[..., None].expand(-1, -1, 3))  # (A, k, 3)
-        log_pointer = self.pointer.location_log_probs(log_alpha, coords, axis, previous)  # (A, bins)
+            log_z = log_z.gather(1, index[..., None].expand(-1, -1, 3))  # (A, k, 3)
+        log_pointer = self.pointer.location_log_probs(log_alpha, coords, axis, previous, log_z)  # (A, bins)
         mixed = self.pointer.mix(scores[rows], hidden[rows], log_pointer, self.location_ids, self.mask[rows].any(dim=1))  # (A, V)
         out = scores.float().clone()
         out[rows] = mixed

@@ -4,8 +4,9 @@
     python benchmarks/plan_latency.py [--checkpoint FOLDER] [--house 0] [--plans 8] [--tokens 48]
 
 1. Explores a generated house into the checkpoint's map construction (as ``nav3d language-data``
-   does) and times ``ThreeDLLMPlanner.plan`` on instruction episodes of that house: the whole call,
-   and its parts (the location codec over the map, the map's point sample, generation).
+   does) and times ``ThreeDLLMPlanner.plan`` on instruction episodes of that house, each right after
+   the map integrated the view from the episode's start (so no point sample is reused): the whole
+   call, and its parts (the location codec over the map, the map's point sample, generation).
 2. Times ``ThreeDLLM.generate`` (scene encoder + K prefix embeddings + prompt, then exactly
    ``--tokens`` new tokens) against ``lm.generate`` on the same prompt's token ids with no prefix
    and the same number of new tokens; the ratio of their tokens/s is the prefix's cost (goal >= 0.9).
@@ -29,6 +30,7 @@ from agent.scene_maps import ExplorationConfig, explore, exploration_simulator
 from agent.threads import torch_threads
 from envs.episode_generator import EpisodeGenerator, InstructionConfig
 from envs.house import generate_house
+from envs.types import Pose
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:
@@ -73,11 +75,23 @@ def main() -> None:
         rng = np.random.default_rng(0)
         episodes = [generator.instruction_episode(rng, InstructionConfig(), episode_id=str(i)) for i in range(args.plans)]
 
-        # 1. plan latency and its parts
+        # 1. plan latency and its parts, each on a map that has just integrated a new frame (as in the
+        # agent's loop: a map keeps its point sample only until it changes)
+        extractor = feature_map.extractor
+
+        def new_frame(position: np.ndarray) -> None:
+            frame = simulator.reset(Pose.from_yaw(np.asarray(position, dtype=np.float64), 0.0))
+            feature_map.integrate(frame, extractor(frame))
+
         t_codec, codec = timed(lambda: planner.codec(feature_map), args.repeats)
-        t_sample, (points, features) = timed(lambda: feature_map.points_and_features(planner.points), args.repeats)
+        samples = []
+        for ep in episodes[: args.repeats]:
+            new_frame(ep.start_position)
+            samples.append(timed(lambda: feature_map.points_and_features(planner.points), 1))
+        t_sample, (points, features) = statistics.median(t for t, _ in samples), samples[-1][1]
         latencies, tokens = [], []
         for ep in episodes:
+            new_frame(ep.start_position)
             plan = planner.plan(feature_map, ep.instruction, np.asarray(ep.start_position))
             latencies.append(plan.latency_s)
             tokens.append(len(model.tokenizer.encode(plan.raw_text, add_special_tokens=False)))
