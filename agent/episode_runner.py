@@ -12,10 +12,11 @@ Parts, as baselines are named in an evaluation table:
 - planner ``"llm"``: the 3D-LLM (``ThreeDLLMPlanner``, a checkpoint folder, default the shipped
   one); ``"llm-grounded"``: its steps with object waypoints looked up in the agent's map
   (``MapGroundedPlanner``); both search (explore) for an object step whose target the map does not
-  show yet rather than drive to a guessed place (``UnseenTargetPlanner``); ``"oracle"``: the episode's ground-truth plan (``OraclePlanner``; for
-  ObjectNav the view point nearest by geodesic distance); ``"frontier"``: no language model, the
-  subgoals' target phrases found in the agent's map while exploring frontiers
-  (``agent.frontier_planner``, which states what it is given; needs ``explore_steps`` > 0);
+  show yet rather than drive to a guessed place (``UnseenTargetPlanner``); ``"oracle"``: the
+  episode's ground-truth plan (``OraclePlanner``; for ObjectNav the view point nearest by geodesic
+  distance); ``"frontier"``: no language model, the subgoals' target phrases found in the agent's
+  map while exploring frontiers (``agent.frontier_planner``, which states what it is given; needs
+  ``explore_steps`` > 0);
 - policy ``"map"``: ``MapPlannerPolicy`` on the agent's own occupancy grid; ``"oracle"``:
   ``OracleFollower`` on the simulator's navigation (privileged);
 - exploration before the first plan: ``FrontierExplorer`` on the agent's own grid when

@@ -141,7 +141,9 @@ class NeuralFieldMap(MapReadout):
         training: FieldTraining | None = None,
     ) -> None:
         """``training``: where each frame's allocation and gradient steps run (``InlineTraining``,
-        the default, or ``BackgroundTraining``: ``perception.field_training``); the field is the same."""
+        the default, or ``BackgroundTraining``: ``perception.field_training``); the field is the same.
+        Every read of the field waits for the queued work first; ``training.wait()`` does it alone
+        (``steps_taken`` and ``last_losses`` are then up to date)."""
         self.extractor = extractor
         self.training: FieldTraining = InlineTraining() if training is None else training
         self.config = config
@@ -178,11 +180,6 @@ class NeuralFieldMap(MapReadout):
         self.training.submit(lambda: self._train_on(frame, features, lifted.points, lifted.pixels))
         self.frames_integrated += 1
         self._readout = self._sample = None
-
-    def wait_for_training(self) -> None:
-        """Return once every integrated frame's training has run (``steps_taken`` and
-        ``last_losses`` are then up to date); every read of the field does this first."""
-        self.training.wait()
 
     def optimise_on(self, frame: Frame, features: np.ndarray) -> dict[str, float]:
         """One gradient step on rays sampled from ``frame`` (already integrated); returns the losses."""
