@@ -44,8 +44,8 @@ MAP_CONSTRUCTIONS = {
 PLANNER_CHOICES = ("llm", "llm-grounded", "oracle", "frontier")
 """``--planner`` names (``agent.episode_runner.PLANNERS``, without importing torch to parse arguments)."""
 FIRST_EXPLORE_HELP = (
-    "frontier-exploration actions before the first plan alone (default: --explore-steps); 0 = a turn in place, then plan and "
-    "explore only for targets not yet in the map"
+    "frontier-exploration actions before the first plan alone (default: --explore-steps for instruction episodes, 0 for "
+    "ObjectNav); 0 = a turn in place, then plan and explore only for targets not yet in the map"
 )
 PLANNER_HELP = (
     "llm: the 3D-LLM (default); llm-grounded: its steps, object waypoints looked up in the agent's map; oracle: the episode's "

@@ -20,7 +20,9 @@ Parts, as baselines are named in an evaluation table:
 - policy ``"map"``: ``MapPlannerPolicy`` on the agent's own occupancy grid; ``"oracle"``:
   ``OracleFollower`` on the simulator's navigation (privileged);
 - exploration before the first plan: ``FrontierExplorer`` on the agent's own grid when
-  ``LoopConfig.explore_steps`` > 0, else a turn in place.
+  ``LoopConfig.explore_steps`` > 0, else a turn in place; for an ObjectNav episode whose config
+  leaves ``first_explore_steps`` unset, a turn in place (then the agent searches only while the
+  category is not in its map).
 
 The map is the construction the checkpoint was trained on (its ``map_data``; ``"neural"`` when it
 does not say) with ``SemanticTextExtractor`` features, as in the training data; a neural field
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -150,6 +152,10 @@ def build_agent(
 
     check_parts(planner, policy, config.explore_steps)
     check_category(episode, scene)
+    if isinstance(episode, ObjectNavEpisode) and config.first_explore_steps is None:
+        # ObjectNav: a turn in place, then plan and search only while the category is not in the map
+        # (held-out, 3D-LLM + map: SPL 0.357 against 0.257 after 250 steps of exploration first)
+        config = replace(config, first_explore_steps=0)
     episode = task_episode(episode)
     map_data: dict[str, Any] = {}
     if planner in ("llm", "llm-grounded"):

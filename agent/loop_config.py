@@ -16,8 +16,9 @@ class LoopConfig:
     - ``explore_steps``: with an explorer, at most this many exploring actions before the first plan,
       and at most this many again for each step whose target the planner has not found in the map
       yet (``Plan.unseen``).
-    - ``first_explore_steps``: the budget before the first plan alone (None = ``explore_steps``);
-      0 = only the ``look_around`` turn, then plan and explore only for targets not yet in the map.
+    - ``first_explore_steps``: the budget before the first plan alone (None = ``explore_steps``,
+      except that ``agent.episode_runner.build_agent`` makes it 0 for ObjectNav episodes); 0 = only
+      the ``look_around`` turn, then plan and explore only for targets not yet in the map.
     - ``waypoint_radius``: metres (x/z) from a step's waypoint at which the agent stops for it.
     - ``stale_steps``: actions spent on one step after which the plan is made again.
     - ``replan_after_subgoal``: plan again after each reached step (the map has grown meanwhile).

@@ -151,3 +151,16 @@ def test_objectnav_and_frontier_errors_are_clear(objectnav, tmp_path, encoder):
     with pytest.raises(ValueError, match="mix episode tasks"):
         summarize([{"metrics": {}, "subgoals": 1}, {"task": "objectnav", "metrics": {}}])
     assert main(["eval", str(path), "--out", str(tmp_path / "f"), "--planner", "frontier", "--explore-steps", "0"]) == 2
+
+
+def test_objectnav_agents_skip_the_first_exploration_unless_told(objectnav, encoder):
+    _, episode = objectnav
+    sim = EmbeddedSimulator(generate_house(1), sensor_config=SensorConfig(width=48, height=48))
+
+    def first(config: LoopConfig) -> int:
+        agent = build_agent(episode, sim.scene, sim, "oracle", "map", construction="pointcloud", config=config, encoder=encoder)
+        return agent.config.initial_explore_steps
+
+    assert first(LoopConfig(explore_steps=30)) == 0  # a turn in place, then plan; search only for an unseen category
+    assert first(LoopConfig(explore_steps=30, first_explore_steps=12)) == 12
+    sim.close()
