@@ -159,7 +159,7 @@ class NeuralFieldMap(MapReadout):
         self._rng = np.random.default_rng(field.seed)
         self._surface = VoxelSums(config.voxel_size)  # mean depth point per surface voxel: points() starts there
         self._readout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (points, colours, features)
-        self._sample: tuple[int, np.ndarray, np.ndarray] | None = None  # the last points_and_features(n): (n, points, features)
+        self._samples: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # points_and_features(n) by n, until the map changes
         self._grid_optimizer = torch.optim.SparseAdam([self.grid.latents], lr=field.grid_lr)
         self._decoder_optimizer = torch.optim.Adam(self.decoders.parameters(), lr=field.decoder_lr)
 
@@ -179,12 +179,12 @@ class NeuralFieldMap(MapReadout):
             self._surface.add(lifted.points, {"xyz": lifted.points})
         self.training.submit(lambda: self._train_on(frame, features, lifted.points, lifted.pixels))
         self.frames_integrated += 1
-        self._readout = self._sample = None
+        self._readout, self._samples = None, {}
 
     def optimise_on(self, frame: Frame, features: np.ndarray) -> dict[str, float]:
         """One gradient step on rays sampled from ``frame`` (already integrated); returns the losses."""
         self.training.wait()
-        self._readout = self._sample = None
+        self._readout, self._samples = None, {}
         return self._step_on(frame, features)
 
     def _train_on(self, frame: Frame, features: np.ndarray, points: np.ndarray, pixels: np.ndarray) -> None:
@@ -328,20 +328,21 @@ class NeuralFieldMap(MapReadout):
     def points_and_features(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` surface points spread by farthest-point sampling over position and feature,
         with their features. Samples the surface voxels first (features decoded where the voxels'
-        depth points lie) and projects and decodes only those, so it costs O(n), not O(map); the last
-        sample is kept until the map changes (planners that each read the map cost one sample)."""
+        depth points lie) and projects and decodes only those, so it costs O(n), not O(map); each
+        size's sample is kept until the map changes (planners that each read the map cost one sample)."""
         self.training.wait()
         if self._readout is not None:
             return super().points_and_features(n)
-        if self._sample is None or self._sample[0] != n:
+        if n not in self._samples:
             start = self._surface_samples()
             if len(start) > n:
                 pool = np.random.default_rng(0).choice(len(start), size=min(len(start), 4 * n), replace=False)
                 start = start[pool]
                 start = start[farthest_point_indices(start, n, self.query(start))]
             points = self._project_to_surface(start)
-            self._sample = (n, points, self.query(points))
-        return self._sample[1].copy(), self._sample[2].copy()
+            self._samples[n] = (points, self.query(points))
+        points, features = self._samples[n]
+        return points.copy(), features.copy()
 
     def bounds(self) -> np.ndarray | None:
         """(2, 3) lower and upper corner of the surface voxels' mean depth points (no projection or
