@@ -87,7 +87,6 @@ class Steering:
         self._heading = yaw + best_turns * turn
         return Action.TURN_LEFT if best_turns > 0 else Action.TURN_RIGHT
 
-
     def _final_approach(self, position: np.ndarray, yaw: float, end: np.ndarray, segment_clear: SegmentClear) -> Action | None:
         """The next action of the planned final approach to ``end`` (planned anew when the end moved
         or a forward step collided); STOP within ``arrive_radius``; None when no approach lands there."""
