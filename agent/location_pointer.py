@@ -162,13 +162,10 @@ class LocationPointer(nn.Module):
             scores = scores + self.log_phrase_scale.exp() * relevance.float()
         return scores.masked_fill(~mask, MASKED).log_softmax(dim=-1)
 
-    def _log_kernel(self, at: torch.Tensor, centres: torch.Tensor, sigma: torch.Tensor, log_z: torch.Tensor | None = None) -> torch.Tensor:
-        """log K(at; c): at (T, J) bins, centres (T, N), sigma (T,) -> (T, N, J), normalised over all
-        bins (``log_z`` (T, N): the normalisers when known, :meth:`log_normalisers`)."""
+    def _log_kernel(self, at: torch.Tensor, centres: torch.Tensor, sigma: torch.Tensor, log_z: torch.Tensor) -> torch.Tensor:
+        """log K(at; c): at (T, J) bins, centres (T, N), sigma (T,), log_z (T, N) the centres'
+        normalisers (:meth:`log_normalisers`) -> (T, N, J), normalised over all bins."""
         inv = 1.0 / (2.0 * sigma[:, None, None] ** 2)  # (T, 1, 1)
-        if log_z is None:
-            grid = torch.arange(self.bins, device=centres.device, dtype=torch.float32)  # (bins,)
-            log_z = torch.logsumexp(-((grid[None, None] - centres[..., None]) ** 2) * inv, dim=-1)  # (T, N)
         return -((at[:, None, :] - centres[..., None]) ** 2) * inv - log_z[..., None]  # (T, N, J)
 
     def log_normalisers(self, coords: torch.Tensor) -> torch.Tensor:
@@ -184,19 +181,19 @@ class LocationPointer(nn.Module):
         """log P_pointer over the bins of the next token: log alpha (T, N) of the triple, coords (T, N, 3)
         bin units, axis (T,) 0/1/2 (x/y/z), previous (T, 2) the triple's x and y bins written so far
         (ignored where the axis does not need them), log_z (T, N, 3) the points' kernel normalisers
-        when known (:meth:`log_normalisers`) -> (T, bins)."""
+        (:meth:`log_normalisers`; computed here when not given) -> (T, bins)."""
         sigma = self.log_sigma.exp()  # (3,)
+        if log_z is None:
+            log_z = self.log_normalisers(coords)  # (T, N, 3)
         log_w = log_alpha  # (T, N)
         for a in self.conditioned_axes:  # condition on the bins of the triple already written
             seen = (axis > a)[:, None]  # (T, 1)
-            z = None if log_z is None else log_z[..., a]
-            k = self._log_kernel(previous[:, a : a + 1].float(), coords[..., a], sigma[a].expand(len(axis)), z)[..., 0]  # (T, N)
+            k = self._log_kernel(previous[:, a : a + 1].float(), coords[..., a], sigma[a].expand(len(axis)), log_z[..., a])[..., 0]  # (T, N)
             log_w = log_w + torch.where(seen, k, 0.0)
         pick = axis[:, None, None].expand(-1, coords.shape[1], 1)  # (T, N, 1)
-        centres = coords.gather(2, pick)[..., 0]  # (T, N)
-        z = None if log_z is None else log_z.gather(2, pick)[..., 0]  # (T, N)
+        centres, centre_z = coords.gather(2, pick)[..., 0], log_z.gather(2, pick)[..., 0]  # (T, N), (T, N)
         grid = torch.arange(self.bins, device=coords.device, dtype=torch.float32).expand(len(axis), -1)  # (T, bins)
-        joint = log_w[..., None] + self._log_kernel(grid, centres, sigma[axis], z)  # (T, N, bins)
+        joint = log_w[..., None] + self._log_kernel(grid, centres, sigma[axis], centre_z)  # (T, N, bins)
         return joint.logsumexp(dim=1) - log_w.logsumexp(dim=1, keepdim=True)  # (T, bins)
 
     def mix(
