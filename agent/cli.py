@@ -208,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     language.set_defaults(func=_language_data)
 
     from agent.train_config import LOCATION_HEADS, MIXED_PRECISION, PRESETS, TrainConfig
-    from agent.waypoint_format import WAYPOINT_FORMATS
+    from agent.waypoint_format import ROOM_WAYPOINTS, WAYPOINT_FORMATS
 
     defaults = TrainConfig(data_dir="", out_dir="")
     train = sub.add_parser("train", help="train the 3D-LLM on a dataset written by `nav3d language-data` (checkpoints in --out, --resume to continue)")
@@ -237,6 +237,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--pointer-condition", choices=("x", "xy"), default=defaults.pointer_condition,
                        help="axes of a location triple written earlier that the pointer's later axes condition on: x (default; "
                             "waypoints lie on the floor below their objects, so z follows x alone) or xy (the full mixture)")
+    train.add_argument("--pointer-target-weight", type=float, default=defaults.pointer_target_weight,
+                       help="weight of the loss that tells the pointer which map points each decomposition step means (the room's or "
+                            "object's points, from the extents the data records); 0 = none (default %(default)s)")
     train.add_argument("--waypoint-format", choices=WAYPOINT_FORMATS, default=defaults.waypoint_format,
                        help="tokens: locations as location tokens <locK>; numbers: the ablation with locations as text numbers in metres, "
                             "'(x, y, z)', read through the position embeddings alone (LM head only) (default tokens)")
@@ -262,6 +265,9 @@ def _parser() -> argparse.ArgumentParser:
     eval_planner.add_argument("--max-records", type=int, default=None, help="at most this many records of each task (default all)")
     eval_planner.add_argument("--batch-size", type=int, default=8, help="records per generation batch (default 8)")
     eval_planner.add_argument("--tolerance", type=float, default=0.5, help="metres within which a waypoint is right (default 0.5)")
+    eval_planner.add_argument("--room-waypoints", choices=ROOM_WAYPOINTS, default="pointer",
+                              help="where room steps' waypoints are read from: the pointer's weights over the map's points (default) "
+                                   "or the location tokens as written")
     eval_planner.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     eval_planner.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
     eval_planner.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -679,7 +685,8 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr, warmup=args.warmup, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         threads=args.threads, preset=args.preset, device=args.device, resume=args.resume, stop_at=args.stop_at, init_from=args.init_from,
-        location_smoothing=args.location_smoothing, location_head=args.location_head, pointer_condition=args.pointer_condition, progress=not args.no_progress,
+        location_smoothing=args.location_smoothing, location_head=args.location_head, pointer_condition=args.pointer_condition,
+        pointer_target_weight=args.pointer_target_weight, progress=not args.no_progress,
         mixed_precision=args.mixed_precision, waypoint_format=args.waypoint_format,
     )
     summary = train(config)
@@ -709,7 +716,7 @@ def _eval_planner(args: argparse.Namespace) -> int:
     with torch_threads(args.threads):
         summary = evaluate_planner(
             args.checkpoint, args.data, split=args.split, tasks=tuple(args.tasks or EVAL_TASKS), max_records=args.max_records,
-            batch_size=args.batch_size, progress=not args.no_progress, out_dir=args.out, config=EvalConfig(tolerance=args.tolerance),
+            batch_size=args.batch_size, progress=not args.no_progress, out_dir=args.out, config=EvalConfig(tolerance=args.tolerance, room_waypoints=args.room_waypoints),
             device=device,
         )
     table = Table(title=f"3D-LLM on {args.split} ({summary['records']} records, {summary['seconds']:.0f} s)")

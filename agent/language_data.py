@@ -32,7 +32,9 @@ are ``TEMPLATE_COUNTS``):
   (navigable, within 1 m, object visible: ``EpisodeGenerator.view_points``) nearest by walking from
   the previous waypoint among the instances the step names. Both are places a navigation policy
   can stop at: the room step is reached inside the room, the object step at a view point, as the
-  instruction measures define them (``envs.measures.SubgoalProgress``). ``decomposition_prompt``
+  instruction measures define them (``envs.measures.SubgoalProgress``). Each step's ``meta`` also
+  holds the ``extent`` of what it refers to (the room's box, or the object's), which training uses
+  to tell the location pointer which map points a step means (``agent.pointer_targets``). ``decomposition_prompt``
   and ``step_truths`` are these two rules on their own, shared with ``agent.planner``. A scene in which the
   generator finds no valid instruction gets no decompositions (fewer records, not an error).
 
@@ -538,8 +540,10 @@ class _StepTruths:
             centre = self.scene.region(sg.target).center
             p = goals[int(np.argmin(np.hypot(goals[:, 0] - centre[0], goals[:, 2] - centre[2])))]
             best = (float(nav.geodesic_distance(current, p)), p, -1)
-        d, p, _ = best
-        return StepTruth("room", sg.target, tuple(float(v) for v in p), room=sg.target, extra={"distance": d})
+        d, p, i = best
+        region = self.scene.regions[i] if i >= 0 else next((r for r in self.scene.regions if r.name == sg.target and r.contains(p)[0]), None)
+        extra = {"distance": d} if region is None else {"distance": d, "extent": _extent(region.bbox_min, region.bbox_max)}
+        return StepTruth("room", sg.target, tuple(float(v) for v in p), room=sg.target, extra=extra)
 
     def _object_step(self, sg: Subgoal, current: np.ndarray) -> StepTruth:
         nav = self.navigation
@@ -559,5 +563,15 @@ class _StepTruths:
         distance = float(np.sum(np.linalg.norm(np.diff(path, axis=0)[:, [0, 2]], axis=1)))
         target = f"{sg.color} {sg.target}" if sg.color else sg.target
         obj = self.scene.objects[int(owner.object_id)]
-        extra = {"distance": distance, "object_center": [float(v) for v in obj.center], "instance_ids": [int(g.object_id) for g in sg.goals]}
+        extra = {
+            "distance": distance,
+            "object_center": [float(v) for v in obj.center],
+            "instance_ids": [int(g.object_id) for g in sg.goals],
+            "extent": _extent(obj.bbox_min, obj.bbox_max),
+        }
         return StepTruth("object", target, tuple(float(v) for v in p), room=obj.region, instance_id=int(owner.object_id), color=sg.color, category=sg.target, extra=extra)
+
+
+def _extent(lower: np.ndarray, upper: np.ndarray) -> list[list[float]]:
+    """A box (world metres) as the records store it: [[xmin, ymin, zmin], [xmax, ymax, zmax]]."""
+    return [[float(v) for v in lower], [float(v) for v in upper]]

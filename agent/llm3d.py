@@ -68,6 +68,7 @@ from agent.location_pointer import (
     phrase_relevance,
     pointer_positions,
 )
+from agent.pointer_targets import group_targets, pointer_target_loss
 from agent.scene_encoder import SceneEncoder, SceneEncoderConfig, SceneEncoding, check_scene_inputs, codec_bounds
 from agent.tokenizer import BOS, EOS, PAD, PLAN, SCENE, SPECIAL_TOKENS, check_tokenizer, location_token_ids
 
@@ -280,11 +281,34 @@ class EncodedBatch:
 @dataclass
 class ThreeDLLMOutput:
     """``loss``: mean cross-entropy over answer tokens (None without answers); ``logits`` (B, L, V)
-    over the positions of ``batch`` (prefix included)."""
+    over the positions of ``batch`` (prefix included); ``pointer_loss``: with a pointer head and
+    ``step_masks``, the mean pointer-target loss of the supervised steps (``agent.pointer_targets``),
+    else None."""
 
     loss: torch.Tensor | None
     logits: torch.Tensor
     batch: EncodedBatch
+    pointer_loss: torch.Tensor | None = None
+
+
+@dataclass
+class Generation:
+    """One generated answer: its ``text`` and, with a pointer head, ``point_weights``: for each
+    complete location triple written, in order, the pointer's weights (N,) over the scene's points
+    (summing to 1) where the triple started (empty without a pointer head)."""
+
+    text: str
+    point_weights: list[np.ndarray] = field(default_factory=list)
+
+
+def _groups(ids: list[int], location_ids: Sequence[int]) -> int:
+    """Complete location triples among ``ids`` (runs of location tokens, three at a time)."""
+    locations = set(location_ids)
+    count, run = 0, 0
+    for i in ids:
+        run = run + 1 if i in locations else 0
+        count += run > 0 and run % 3 == 0
+    return count
 
 
 # -- the loss --------------------------------------------------------------------------------------
@@ -430,12 +454,13 @@ class ThreeDLLM(nn.Module):
         unit = nn.functional.normalize(features[rows].to(self.device).float(), dim=-1)  # (G, N, C)
         return phrase_relevance(unit, self.embed_phrases(phrases), mask[rows])  # (G, N)
 
-    def _pointer_logits(self, logits, hidden, encoding, points, features, bounds, batch, prompts) -> torch.Tensor:
-        """Teacher forcing: logits (B, L, V) with the pointer head applied where labels are location tokens."""
+    def _pointer_logits(self, logits, hidden, encoding, points, features, bounds, batch, prompts, step_masks=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Teacher forcing: logits (B, L, V) with the pointer head applied where labels are location
+        tokens, and the pointer-target loss when ``step_masks`` are given (else None)."""
         labels = batch.labels
         at = pointer_positions(labels, self._bin_of.to(labels.device))
         if len(at.row) == 0:
-            return logits
+            return logits, None
         keys, coords = self._pointer_inputs(encoding, points, bounds)  # (B, N, d), (B, N, 3)
         relevance = None
         if self.pointer.uses_phrases:  # one phrase per group, a group being (row, index of its first token)
@@ -451,7 +476,14 @@ class ThreeDLLM(nn.Module):
         mixed = self.pointer.mix(logits[at.row, at.position], hidden[at.row, at.position], log_pointer, location_ids, encoding.mask[at.row].any(dim=1))
         out = logits.float().clone()
         out[at.row, at.position] = mixed  # (B, L, V); log-softmax leaves these rows as they are
-        return out
+        pointer_loss = None
+        if step_masks is not None:
+            firsts = (at.axis == 0).nonzero(as_tuple=True)[0]  # (G,) one per group, in order within each row
+            matched = group_targets(at.row[firsts].tolist(), step_masks, log_alpha.shape[1], log_alpha.device)
+            if matched is not None:
+                chosen, masks = matched  # (G',), (G', N)
+                pointer_loss = pointer_target_loss(log_alpha[firsts[chosen]], masks & encoding.mask[at.row[firsts[chosen]]])
+        return out, pointer_loss
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -538,10 +570,14 @@ class ThreeDLLM(nn.Module):
         prompts: Sequence[str],
         answers: Sequence[str] | None = None,
         bounds: torch.Tensor | None = None,
+        step_masks: Sequence[np.ndarray | None] | None = None,
     ) -> ThreeDLLMOutput:
         """Logits (B, L, V) and, with ``answers``, the loss on answer tokens. With a pointer head and
         ``answers``, the rows whose next label is a location token hold the head's mixed
-        log-probabilities (``agent.location_pointer``) instead of the LM's logits.
+        log-probabilities (``agent.location_pointer``) instead of the LM's logits; with
+        ``step_masks`` (one (S, N_b) bool array or None per scene: which points each of its answer's
+        S location groups refers to, ``agent.pointer_targets.step_point_masks``) the output also has
+        the pointer-target loss.
 
         points (B, N, 3) metres (world frame, Y up), features (B, N, C), point_mask (B, N) bool (True =
         real point; None = all real), one prompt (and answer) per scene; bounds (B, 2, 3) metres, the
@@ -557,15 +593,21 @@ class ThreeDLLM(nn.Module):
                 inputs_embeds=embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids, use_cache=False
             )
         logits = out.logits  # (B, L, V)
+        pointer_loss = None
         if self.pointer is not None and answers is not None:
-            logits = self._pointer_logits(logits, hidden[-1], encoding, points, features, bounds, batch, prompts)
+            logits, pointer_loss = self._pointer_logits(logits, hidden[-1], encoding, points, features, bounds, batch, prompts, step_masks)
         loss = None
         if answers is not None:
             loss = answer_loss(logits, batch.labels, self.location_ids, self.config.location_smoothing)
-        return ThreeDLLMOutput(loss, logits, batch)
+        return ThreeDLLMOutput(loss, logits, batch, pointer_loss)
+
+    def generate(self, *args: Any, **kwargs: Any) -> list[str]:
+        """Answers (text after ``<plan>``, up to ``<eos>``, special tokens removed), one per scene and
+        prompt: :meth:`generate_with_weights`'s texts (same arguments)."""
+        return [g.text for g in self.generate_with_weights(*args, **kwargs)]
 
     @torch.no_grad()
-    def generate(
+    def generate_with_weights(
         self,
         points: torch.Tensor,
         features: torch.Tensor,
@@ -576,8 +618,10 @@ class ThreeDLLM(nn.Module):
         grammar: LocationGrammar = LocationGrammar(),
         bounds: torch.Tensor | None = None,
         **generate_kwargs: Any,
-    ) -> list[str]:
-        """Answers (text after ``<plan>``, up to ``<eos>``, special tokens removed) for each scene and prompt.
+    ) -> list[Generation]:
+        """For each scene and prompt, the answer (text after ``<plan>``, up to ``<eos>``, special tokens
+        removed) and, with a pointer head, the pointer's weights over the scene's points where each
+        location triple started (:class:`Generation`).
 
         Greedy unless ``generate_kwargs`` say otherwise (e.g. ``do_sample=True, temperature=0.7``;
         they go into the ``GenerationConfig``). The prefix is computed once and prefilled with the
@@ -615,7 +659,8 @@ class ThreeDLLM(nn.Module):
                             texts = [self.tokenizer.decode(row_ids, skip_special_tokens=True) for row_ids in ids]
                             return self._phrase_relevance(features, encoding.mask, rows, texts, prompts)
 
-                    processors.append(PointerLogitsProcessor(self.pointer, keys, encoding.mask, coords, self.location_ids, hidden, relevance))
+                    pointer = PointerLogitsProcessor(self.pointer, keys, encoding.mask, coords, self.location_ids, hidden, relevance)
+                    processors.append(pointer)
                 if constrain_locations:
                     # with inputs_embeds only, generate's input_ids hold just the new tokens
                     processors.append(grammar.processor(self.tokenizer, self.location_ids, max_length=max_new_tokens))
@@ -627,12 +672,15 @@ class ThreeDLLM(nn.Module):
                 )  # (B, T) new tokens only
         finally:
             self.train(was_training)
-        texts = []
-        for row in new_ids.tolist():
+        lengths = [len(points[b]) if point_mask is None else int(point_mask[b].sum()) for b in range(len(prompts))]
+        weights = pointer.group_weights(new_ids) if self.pointer is not None else [[] for _ in prompts]
+        out = []
+        for b, row in enumerate(new_ids.tolist()):
             if self.eos_id in row:
                 row = row[: row.index(self.eos_id)]
-            texts.append(self.tokenizer.decode(row, skip_special_tokens=True))
-        return texts
+            # weights over the scene's own points (pad_scenes puts them first)
+            out.append(Generation(self.tokenizer.decode(row, skip_special_tokens=True), [w[: lengths[b]] for w in weights[b][: _groups(row, self.location_ids)]]))
+        return out
 
     # -- LoRA ------------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import LogitsProcessor, PreTrainedModel
@@ -272,7 +273,8 @@ class PointerLogitsProcessor(LogitsProcessor):
     computed afresh (at x) or kept (y, z) and the row gets the mixed log-probabilities. Other rows
     keep the LM's scores: the pointer only moves mass among location tokens, so below that share it
     could change nothing a greedy decoder picks, and text tokens cost no pass over the points. The
-    mixture is taken over the points within ``PRUNE_NATS`` of the best weight."""
+    mixture is taken over the points within ``PRUNE_NATS`` of the best weight. The weights computed
+    where each triple started are kept: :meth:`group_weights` gives them per written group."""
 
     MIN_LOCATION_MASS = 1e-3
     PRUNE_NATS = 30.0
@@ -298,6 +300,7 @@ class PointerLogitsProcessor(LogitsProcessor):
         self.store = store
         # uniform over each scene's points until a triple starts (only a sampled, unlikely x meets it)
         self.log_alpha = torch.zeros(mask.shape, device=keys.device).masked_fill(~mask, MASKED).log_softmax(dim=-1)  # (B, N)
+        self._started: dict[tuple[int, int], torch.Tensor] = {}  # (row, new tokens so far) -> (N,) log-weights computed there
         with torch.no_grad():
             self.log_z = pointer.log_normalisers(coords)  # (B, N, 3), fixed for the scenes
 
@@ -319,6 +322,8 @@ class PointerLogitsProcessor(LogitsProcessor):
                 rows = starts.tolist()
                 relevance = self.relevance(rows, [input_ids[r].tolist() for r in rows])  # (S, N)
             self.log_alpha[starts] = self.pointer.log_weights(hidden[starts], self.keys[starts], self.mask[starts], relevance)
+            for r in starts.tolist():
+                self._started[(r, input_ids.shape[1])] = self.log_alpha[r].clone()
         rows = active.nonzero(as_tuple=True)[0]  # (A,)
         axis, ids = axis[rows], input_ids[rows]
         previous = torch.zeros(len(rows), 2, dtype=torch.long, device=scores.device)
@@ -340,3 +345,18 @@ class PointerLogitsProcessor(LogitsProcessor):
         out = scores.float().clone()
         out[rows] = mixed
         return out.to(scores.dtype)
+
+    def group_weights(self, new_ids: torch.Tensor) -> list[list[np.ndarray]]:
+        """For each row of the generated ids (B, T), the point weights (N,) (summing to 1 over the
+        scene's points) the head computed where each complete location triple of that row started,
+        in the order written; a triple the head did not start has none (the row's list is then shorter)."""
+        is_loc = torch.isin(new_ids, self.location_ids.to(new_ids.device)).tolist()  # (B, T)
+        out = []
+        for r, row in enumerate(is_loc):
+            weights, run = [], 0
+            for t, loc in enumerate(row):
+                run = run + 1 if loc else 0
+                if loc and run % 3 == 1 and t + 2 < len(row) and row[t + 1] and row[t + 2] and (r, t) in self._started:
+                    weights.append(self._started[(r, t)].exp().cpu().numpy())
+            out.append(weights)
+        return out

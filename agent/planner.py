@@ -32,9 +32,10 @@ from agent.decomposition import Step, StepTruth, format_decomposition, parse_dec
 from agent.language_data import DECOMPOSITION_PROMPTS, decomposition_prompt, step_truths
 from agent.llm3d import ThreeDLLM
 from agent.location_codec import DEFAULT_BINS, LocationCodec
+from agent.pointer_targets import room_waypoints_from_pointer
 from agent.scene_encoder import codec_bounds, pad_scenes
 from agent.scene_maps import map_codec
-from agent.waypoint_format import location_free_generation, tokens_to_numbers, waypoint_format_of
+from agent.waypoint_format import ROOM_WAYPOINTS, location_free_generation, tokens_to_numbers, waypoint_format_of
 from envs.episodes import InstructionEpisode
 from envs.scene import Scene
 from envs.simulator import Navigation
@@ -114,6 +115,10 @@ class ThreeDLLMPlanner:
     numbers`` (``agent.waypoint_format``, read from its config) sees its prompt's start as numbers,
     answers ``(x, y, z)`` in metres without location tokens and without the location grammar
     (``constrain_locations`` is then False), and its answers are parsed in that format.
+    ``room_waypoints`` (``agent.waypoint_format.ROOM_WAYPOINTS``): "pointer" (default) puts each room
+    step's waypoint at the weighted mean of the map's points under the pointer's weights for that
+    step (``agent.pointer_targets.room_waypoints_from_pointer``; listed in the plan's ``notes``),
+    "tokens" keeps the written tokens; a model without a pointer head always keeps its tokens.
     """
 
     def __init__(
@@ -124,7 +129,10 @@ class ThreeDLLMPlanner:
         constrain_locations: bool = True,
         template: int = 0,
         codec_margin: float = DEFAULT_CODEC_MARGIN,
+        room_waypoints: str = "pointer",
     ) -> None:
+        if room_waypoints not in ROOM_WAYPOINTS:
+            raise ValueError(f"room_waypoints must be one of {ROOM_WAYPOINTS}, got {room_waypoints!r}")
         if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 1:
             raise ValueError(f"points must be an integer >= 1 (map points the 3D-LLM reads), got {points!r}")
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
@@ -140,6 +148,7 @@ class ThreeDLLMPlanner:
         self.constrain_locations = bool(constrain_locations) and self.waypoint_format == "tokens"
         self.template = int(template)
         self.codec_margin = float(codec_margin)
+        self.room_waypoints = room_waypoints
 
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None, device: torch.device | str | None = None, **kwargs) -> ThreeDLLMPlanner:
@@ -194,14 +203,18 @@ class ThreeDLLMPlanner:
         device = self.model.device
         pts, feats, mask = pad_scenes([(points, features)], device=device)
         numbers = location_free_generation(self.model) if self.waypoint_format == "numbers" else {}
-        text = self.model.generate(
+        generation = self.model.generate_with_weights(
             pts, feats, mask, [prompt],
             max_new_tokens=self.max_new_tokens,
             constrain_locations=self.constrain_locations,
             bounds=codec_bounds([codec], device=device),
             **numbers,
         )[0]
-        return self.read(instruction, text, codec, prompt, began, self.waypoint_format)
+        plan = self.read(instruction, generation.text, codec, prompt, None, self.waypoint_format)
+        if self.room_waypoints == "pointer" and generation.point_weights:
+            steps, notes = room_waypoints_from_pointer(plan.steps, generation.point_weights, np.asarray(points, dtype=np.float64))
+            plan = replace(plan, steps=steps, notes=list(plan.notes) + notes)
+        return replace(plan, latency_s=time.perf_counter() - began)
 
     @staticmethod
     def read(

@@ -9,9 +9,12 @@ Scored with ``agent.planner_metrics`` (definitions there):
 - decomposition: step accuracy (with and without the waypoint condition), plan exact, ordered
   P/R/F1, waypoint error median and share <= tolerance, and text metrics of the step phrases.
   Reference waypoints are the generator's exact ones (``meta["steps"]``) when the record has them,
-  else the bin centres of the reference answer; predicted ones are bin centres, so a perfect model
+  else the bin centres of the reference answer; predicted ones are bin centres (a room step's, by
+  default, the pointer's weighted mean instead: ``EvalConfig.room_waypoints``), so a perfect model
   still shows the quantisation error (``waypoint_error_median`` of the reference answer itself is
-  reported as ``reference_quantisation_median``).
+  reported as ``reference_quantisation_median``). ``room_waypoint_inside``: the share of room steps
+  (written in the reference's place with its action and target) whose waypoint lies inside the
+  room's recorded extent, which is what reaching a room subgoal asks; None for data without extents.
 - grounding: IoU of the decoded predicted box with the decoded reference answer's box (bin centres,
   the best a model can write), Acc@0.25 / Acc@0.5; an unreadable box is IoU 0.
 - qa: exact match after normalisation, plus text metrics. caption: text metrics.
@@ -45,6 +48,7 @@ from agent.decomposition import Step, parse_decomposition
 from agent.language_dataset import read_records
 from agent.llm3d import ThreeDLLM
 from agent.location_codec import LocationCodec
+from agent.pointer_targets import room_waypoints_from_pointer
 from agent.planner_metrics import (
     DEFAULT_TOLERANCE,
     box_iou,
@@ -55,7 +59,7 @@ from agent.planner_metrics import (
     text_metrics,
 )
 from agent.training import CHECKPOINT_DIR, LanguageRecords
-from agent.waypoint_format import box_from_numbers, location_free_generation, tokens_to_numbers, waypoint_format_of
+from agent.waypoint_format import ROOM_WAYPOINTS, box_from_numbers, location_free_generation, tokens_to_numbers, waypoint_format_of
 from envs.files import atomic_write_text, writable_folder
 
 EVAL_TASKS: tuple[str, ...] = ("decomposition", "grounding", "qa", "caption")
@@ -65,10 +69,16 @@ SUMMARY_FILE = "summary.json"
 
 @dataclass
 class EvalConfig:
-    """Generation settings: new-token budgets per task and the waypoint tolerance (metres)."""
+    """Generation settings: new-token budgets per task, the waypoint tolerance (metres) and where room
+    steps' waypoints are read from (``ROOM_WAYPOINTS``)."""
 
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {"decomposition": 128, "grounding": 12, "qa": 24, "caption": 64})
     tolerance: float = DEFAULT_TOLERANCE
+    room_waypoints: str = "pointer"
+
+    def __post_init__(self) -> None:
+        if self.room_waypoints not in ROOM_WAYPOINTS:
+            raise ValueError(f"EvalConfig.room_waypoints must be one of {ROOM_WAYPOINTS}, got {self.room_waypoints!r}")
 
 
 def load_model(model_or_folder: Any, feature_dim: int | None = None, device: torch.device | str | None = None) -> Any:
@@ -128,11 +138,18 @@ def evaluate_planner(
     for task in tasks:
         indices = [i for i, r in enumerate(records) if r.get("task") == task][: max_records or None]
         predictions: list[str] = []
+        weights: list[list[np.ndarray]] = []
         for start in tqdm(range(0, len(indices), batch_size), desc=task, unit="batch", file=sys.stderr, disable=not progress):
             chunk = indices[start : start + batch_size]
-            predictions.extend(_generate(model, data, chunk, task, config, device))
+            texts, chunk_weights = _generate(model, data, chunk, task, config, device)
+            predictions.extend(texts)
+            weights.extend(chunk_weights)
         chosen = [records[i] for i in indices]
-        task_metrics, task_rows = SCORERS[task](chosen, predictions, config, waypoint_format)
+        if task == "decomposition" and config.room_waypoints == "pointer":
+            pointer = (weights, [data.samples[i].points for i in indices])
+            task_metrics, task_rows = _score_decompositions(chosen, predictions, config, waypoint_format, pointer)
+        else:
+            task_metrics, task_rows = SCORERS[task](chosen, predictions, config, waypoint_format)
         metrics[task] = task_metrics
         rows.extend(task_rows)
     summary = {
@@ -149,7 +166,9 @@ def evaluate_planner(
     return summary
 
 
-def _generate(model: Any, data: LanguageRecords, indices: list[int], task: str, config: EvalConfig, device: Any) -> list[str]:
+def _generate(model: Any, data: LanguageRecords, indices: list[int], task: str, config: EvalConfig, device: Any) -> tuple[list[str], list[list[np.ndarray]]]:
+    """The answers to ``indices`` and, per answer, the pointer's weights per location triple (empty
+    lists for a model without ``generate_with_weights``)."""
     batch = data.batch(indices, device)
     constrained = task in ("decomposition", "grounding") and data.waypoint_format == "tokens"
     grammar = LocationGrammar(group_size=6) if task == "grounding" else LocationGrammar()
@@ -158,8 +177,12 @@ def _generate(model: Any, data: LanguageRecords, indices: list[int], task: str, 
         kwargs["grammar"] = grammar
     if data.waypoint_format == "numbers":
         kwargs.update(location_free_generation(model))
-    texts = model.generate(batch["points"], batch["features"], batch["point_mask"], batch["prompts"], **kwargs)
-    return [t if isinstance(t, str) else "" for t in texts]
+    inputs = (batch["points"], batch["features"], batch["point_mask"], batch["prompts"])
+    if hasattr(model, "generate_with_weights"):
+        generations = model.generate_with_weights(*inputs, **kwargs)
+        return [g.text for g in generations], [g.point_weights for g in generations]
+    texts = model.generate(*inputs, **kwargs)
+    return [t if isinstance(t, str) else "" for t in texts], [[] for _ in texts]
 
 
 # -------------------------------------------------------------------------------- scoring per task
@@ -179,21 +202,49 @@ def _reference_steps(record: dict, codec: LocationCodec) -> list[Step]:
     return parsed
 
 
-def _score_decompositions(records: list[dict], predictions: list[str], config: EvalConfig, waypoint_format: str = "tokens") -> tuple[dict, list[dict]]:
-    scores, quantisation, rows = [], [], []
-    for record, text in zip(records, predictions):
+def _score_decompositions(
+    records: list[dict], predictions: list[str], config: EvalConfig, waypoint_format: str = "tokens",
+    pointer: tuple[list[list[np.ndarray]], list[np.ndarray]] | None = None,
+) -> tuple[dict, list[dict]]:
+    """Decomposition metrics; ``pointer``: per record the pointer's weights per triple and the scene's
+    points (N, 3), from which room steps' waypoints are read (``room_waypoints_from_pointer``)."""
+    scores, quantisation, rows, inside = [], [], [], []
+    for k, (record, text) in enumerate(zip(records, predictions)):
         codec = LocationCodec.from_dict(record["codec"])
         reference = _reference_steps(record, codec)
         parsed = parse_decomposition(text, codec, waypoint_format)
-        score = score_decomposition(list(parsed), reference, config.tolerance)
+        steps = list(parsed)
+        if pointer is not None:
+            steps, _ = room_waypoints_from_pointer(steps, pointer[0][k], pointer[1][k])
+        score = score_decomposition(steps, reference, config.tolerance)
         scores.append(score)
+        inside.extend(_rooms_reached(steps, record))
         shown = tokens_to_numbers(record["answer"], codec) if waypoint_format == "numbers" else record["answer"]  # as the model saw it
         quantisation.extend(score_decomposition(list(parse_decomposition(shown, codec, waypoint_format)), reference, config.tolerance).errors)
-        rows.append(_row(record, text, right=score.right, slots=score.slots, f1=score.f1, waypoint_errors=list(score.errors), problems=parsed.problems))
+        waypoints = [None if st.waypoint is None else [round(float(v), 4) for v in st.waypoint] for st in steps]  # as scored
+        rows.append(_row(record, text, right=score.right, slots=score.slots, f1=score.f1, waypoint_errors=list(score.errors), waypoints=waypoints, problems=parsed.problems))
     metrics = decomposition_metrics(scores, config.tolerance)
     metrics["reference_quantisation_median"] = float(np.median(quantisation)) if quantisation else None
+    metrics["room_steps_scored"] = len(inside)
+    metrics["room_waypoint_inside"] = float(np.mean(inside)) if inside else None
     metrics["text"] = text_metrics(predictions, [r["answer"] for r in records])
     return metrics, rows
+
+
+def _rooms_reached(steps: list[Step], record: dict) -> list[bool]:
+    """For each reference room step with a recorded extent whose predicted step at the same place has
+    the same action and target and a waypoint: whether that waypoint lies inside the room (x/z), which
+    is what reaching a room subgoal asks (``envs.measures.SubgoalProgress``)."""
+    truth = (record.get("meta") or {}).get("steps") or []
+    out = []
+    for i, t in enumerate(truth):
+        if t.get("kind") != "room" or "extent" not in t or i >= len(steps):
+            continue
+        step = steps[i]
+        if step.action == t.get("action") and step.target == t.get("target") and step.waypoint is not None:
+            lower, upper = np.asarray(t["extent"][0]), np.asarray(t["extent"][1])
+            out.append(bool(np.all((step.waypoint[[0, 2]] >= lower[[0, 2]]) & (step.waypoint[[0, 2]] <= upper[[0, 2]]))))
+    return out
 
 
 def _predicted_box(text: str, codec: LocationCodec, waypoint_format: str = "tokens") -> tuple[np.ndarray | None, str | None]:

@@ -56,7 +56,9 @@ class TrainConfig:
     ``preset``: a key of ``PRESETS``. ``location_smoothing``: the model's Gaussian width (bins) of
     location-token targets (``ThreeDLLMConfig.location_smoothing``; 0 = one-hot). ``location_head``:
     one of ``LOCATION_HEADS``; None = "pointer", or "lm" with numbers. ``pointer_condition``: the
-    pointer's ``PointerConfig.condition_on``. ``waypoint_format``: one of
+    pointer's ``PointerConfig.condition_on``. ``pointer_target_weight``: weight of the pointer-target
+    loss (``agent.pointer_targets``: the pointer's probability of choosing one of a step's own points,
+    from the steps' recorded extents) added to the answer loss; 0 = none. ``waypoint_format``: one of
     ``WAYPOINT_FORMATS`` (``agent.waypoint_format``): "numbers" (an ablation) writes locations as text
     numbers in metres and needs the "lm" head. ``device``: None = CUDA when available, else CPU.
     ``mixed_precision``: "no", "bf16" (autocast) or "fp16" (autocast and a gradient scaler, CUDA only);
@@ -94,6 +96,7 @@ class TrainConfig:
     location_smoothing: float = 1.0
     location_head: str | None = None
     pointer_condition: str = "x"
+    pointer_target_weight: float = 0.0
     waypoint_format: str = "tokens"
     device: str | None = None
     bf16: bool | None = None
@@ -111,7 +114,7 @@ class TrainConfig:
             low = 1 if name in positive else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"TrainConfig.{name} must be an integer >= {low}, got {value!r}")
-        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio", "location_smoothing"):
+        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio", "location_smoothing", "pointer_target_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {value!r}")

@@ -31,7 +31,8 @@ Output folder ``out_dir``::
         rng_state.pt           torch CPU (and CUDA) RNG state
         grad_scaler.pt         with fp16 mixed precision: the gradient scaler's state
     training_log.jsonl         one JSON object a line: {"step", "loss", "lr", "tokens_per_s", ...}
-                               and {"step", "val_loss"} at evaluations; tokens = attended
+                               ("pointer_loss" with --pointer-target-weight) and {"step",
+                               "val_loss"} at evaluations; tokens = attended
                                positions (the K scene slots included)
 
 The checkpoint folder is written beside its target and renamed into place, so a crash leaves either
@@ -66,6 +67,7 @@ from agent.language_dataset import read_records
 from agent.llm3d import IGNORE, SmallLlama, ThreeDLLM, ThreeDLLMConfig, _write_folder_atomically
 from agent.location_codec import LocationCodec
 from agent.location_pointer import PointerConfig
+from agent.pointer_targets import step_point_masks
 from agent.scene_encoder import SceneEncoderConfig, pad_scenes
 from agent.threads import torch_threads
 from agent.train_config import ORDER_DEFAULTS, ORDER_FIELDS, PRESETS, TrainConfig
@@ -117,6 +119,7 @@ class Sample:
     points: np.ndarray  # (N, 3) float32 metres
     features: np.ndarray  # (N, C) float32
     bounds: np.ndarray  # (2, 3) float32 lower/upper metres, the record's codec
+    step_masks: np.ndarray | None = None  # (S, N) bool: the points each answer step refers to (agent.pointer_targets)
 
 
 class LanguageRecords:
@@ -152,7 +155,8 @@ class LanguageRecords:
             prompt, answer = r["prompt"], r["answer"]
             if self.waypoint_format == "numbers":
                 prompt, answer = tokens_to_numbers(prompt, codec), tokens_to_numbers(answer, codec)
-            self.samples.append(Sample(prompt, answer, points, features, bounds))
+            masks = step_point_masks(r.get("meta"), points) if r["task"] == "decomposition" else None
+            self.samples.append(Sample(prompt, answer, points, features, bounds, masks))
         if len(dims) > 1 or len(bins) > 1:
             raise ValueError(
                 f"{split}.jsonl in {self.data_dir} mixes feature sizes {sorted(dims)} or location bins {sorted(bins)}; "
@@ -182,7 +186,8 @@ class LanguageRecords:
 
     def batch(self, indices: list[int], device: torch.device | str) -> dict[str, Any]:
         """Model inputs of the records ``indices``: points (B, N, 3), features (B, N, C), point_mask (B, N),
-        bounds (B, 2, 3), prompts, answers (N = the largest scene of the batch, others padded)."""
+        bounds (B, 2, 3), prompts, answers (N = the largest scene of the batch, others padded), step_masks
+        (per record an (S, N_r) bool array or None)."""
         chosen = [self.samples[i] for i in indices]
         points, features, mask = pad_scenes([(s.points, s.features) for s in chosen], device)
         bounds = torch.as_tensor(np.stack([s.bounds for s in chosen]), device=device)  # (B, 2, 3)
@@ -193,6 +198,7 @@ class LanguageRecords:
             "bounds": bounds,
             "prompts": [s.prompt for s in chosen],
             "answers": [s.answer for s in chosen],
+            "step_masks": [s.step_masks for s in chosen],
         }
 
 
@@ -478,18 +484,25 @@ def _data_parallel(model: ThreeDLLM, launch: Launch, device: torch.device) -> to
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
 
 
-def _micro_step(net: torch.nn.Module, batch: dict[str, Any], autocast: Any, grad_accum: int, scaler: Any, launch: Launch, device: torch.device) -> tuple[float, int]:
-    """Forward and backward of this process's share of one micro-batch; the micro-batch's loss and
-    attended tokens over all processes. Each share's loss is weighted by its share of the answer
-    tokens, so the averaged gradient is that of the whole micro-batch's token-mean loss (as in one process)."""
+def _micro_step(
+    net: torch.nn.Module, batch: dict[str, Any], autocast: Any, grad_accum: int, scaler: Any, launch: Launch, device: torch.device, pointer_weight: float = 0.0
+) -> tuple[float, int, float | None]:
+    """Forward and backward of this process's share of one micro-batch; the micro-batch's answer loss,
+    attended tokens over all processes and this process's pointer-target loss (None without one).
+    Each share's answer loss is weighted by its share of the answer tokens, so the averaged gradient is
+    that of the whole micro-batch's token-mean loss (as in one process); the pointer-target loss,
+    ``pointer_weight`` times it, is a mean over each process's steps."""
     with autocast():
         output = net(**batch)
     labelled = int((output.batch.labels[:, 1:] != IGNORE).sum())
     loss = float(output.loss.detach())
     all_labelled, loss_sum, tokens = all_reduce_sum([labelled, loss * labelled, int(output.batch.attention_mask.sum())], launch, device)
     scaled = output.loss * (labelled * launch.world_size / max(all_labelled, 1)) / grad_accum
+    pointer = output.pointer_loss if pointer_weight > 0 else None
+    if pointer is not None:
+        scaled = scaled + pointer_weight * pointer / grad_accum
     (scaler.scale(scaled) if scaler is not None else scaled).backward()
-    return loss_sum / max(all_labelled, 1), int(tokens)
+    return loss_sum / max(all_labelled, 1), int(tokens), None if pointer is None else float(pointer.detach())
 
 
 def _optimizer_step(model: ThreeDLLM, optimizer: torch.optim.Optimizer, scaler: Any, grad_clip: float) -> None:
@@ -582,12 +595,16 @@ def _run(config, train_data, val_data, out, checkpoint, device, precision, autoc
             for group in optimizer.param_groups:
                 group["lr"] = lr
             indices = sample_indices(config.seed, n, step * per_step, per_step)
-            loss_sum, tokens = 0.0, 0
+            loss_sum, tokens, pointer_losses = 0.0, 0, []
             for micro in range(config.grad_accum):
                 batch = train_data.batch(rank_part(indices[micro * config.batch_size : (micro + 1) * config.batch_size], launch), device)
                 accumulate = launch.distributed and micro < config.grad_accum - 1  # gradients all-reduced once a step
                 with net.no_sync() if accumulate else nullcontext():
-                    micro_loss, micro_tokens = _micro_step(net, batch, autocast, config.grad_accum, scaler, launch, device)
+                    micro_loss, micro_tokens, pointer_loss = _micro_step(
+                        net, batch, autocast, config.grad_accum, scaler, launch, device, config.pointer_target_weight
+                    )
+                if pointer_loss is not None:
+                    pointer_losses.append(pointer_loss)
                 loss_sum += micro_loss
                 tokens += micro_tokens
             _optimizer_step(model, optimizer, scaler, config.grad_clip)
@@ -604,6 +621,8 @@ def _run(config, train_data, val_data, out, checkpoint, device, precision, autoc
             bar.update(1)
             if config.log_every and (done % config.log_every == 0 or done == end):
                 entry = {"step": done, "loss": round(loss, 6), "lr": lr, "tokens_per_s": round(tps, 1), "seconds": round(seconds, 4)}
+                if pointer_losses:  # this process's, averaged over the step's micro-batches that had one
+                    entry["pointer_loss"] = round(sum(pointer_losses) / len(pointer_losses), 6)
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
             if val_data is not None and (done == end or (config.eval_every and done % config.eval_every == 0)):

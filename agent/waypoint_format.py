@@ -26,6 +26,11 @@ from agent.location_codec import LocationCodec
 
 WAYPOINT_FORMATS: tuple[str, ...] = ("tokens", "numbers")
 """The ``--waypoint-format`` choices (module doc)."""
+
+ROOM_WAYPOINTS = ("pointer", "tokens")
+"""Where a pointer-head model's room step ("go to the kitchen") takes its waypoint from: the pointer's
+weights over the map's points (``agent.pointer_targets.room_waypoints_from_pointer``) or the location
+tokens as written. Models without a pointer head always use their tokens (or numbers)."""
 MAP_DATA_KEY = "waypoint_format"
 """The key of ``ThreeDLLMConfig.map_data`` that records a model's waypoint format."""
 

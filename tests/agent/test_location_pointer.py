@@ -143,6 +143,23 @@ def test_a_trained_pointer_writes_the_mug_location_on_new_scenes(trained):
     assert np.median(errors) < 0.3, (np.median(errors), texts[:3])  # a bin is 0.16 m wide here
 
 
+def test_generation_gives_the_pointer_weights_of_each_triple(trained):
+    """generate_with_weights: one weight vector per written triple, over the scene's own points (padding
+    cut off), summing to 1, and on the mug where the trained pointer writes the mug's location."""
+    points, features, targets = _mug_scenes(3, seed=30_000)
+    mask = torch.ones(3, 24, dtype=torch.bool)
+    mask[2, 20:] = False  # the last scene has 20 points
+    generations = trained.generate_with_weights(points, features, mask, [PROMPT] * 3, max_new_tokens=12)
+    assert [g.text for g in generations] == trained.generate(points, features, mask, [PROMPT] * 3, max_new_tokens=12)
+    for b, g in enumerate(generations):
+        assert len(g.point_weights) == len(re.findall(r"<loc\d+>", g.text)) // 3 >= 1
+        weights = g.point_weights[0]
+        assert weights.shape == ((20,) if b == 2 else (24,)) and weights.sum() == pytest.approx(1.0, abs=1e-4)
+        mug = int(np.argmin(np.linalg.norm(points[b].numpy() - targets[b].numpy(), axis=1)))
+        if b < 2:  # the mug may be among the padding of the last scene
+            assert int(np.argmax(weights)) == mug
+
+
 def test_teacher_forced_and_generated_location_tokens_agree(trained):
     points, features, _ = _mug_scenes(4, seed=20_000)
     texts = trained.generate(points, features, None, [PROMPT] * 4, max_new_tokens=12)

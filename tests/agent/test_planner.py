@@ -9,7 +9,7 @@ import torch
 
 from agent.decomposition import ACTIONS, Step, parse_decomposition
 from agent.language_data import DECOMPOSITION_PROMPTS, LanguageDataConfig, decomposition_prompt, scene_records, step_truths, task_rng
-from agent.llm3d import SmallLlama, ThreeDLLM, ThreeDLLMConfig
+from agent.llm3d import Generation, SmallLlama, ThreeDLLM, ThreeDLLMConfig
 from agent.location_codec import LocationCodec
 from agent.planner import OraclePlanner, Plan, Planner, ThreeDLLMPlanner, plan_summary
 from agent.scene_encoder import SceneEncoderConfig
@@ -80,15 +80,15 @@ def model():
 
 
 class Scripted:
-    """A model whose answer the test chooses: it has the 3D-LLM's ``config``/``device``/``generate`` and
-    records what it was asked."""
+    """A model whose answer (and pointer weights per location triple) the test chooses: it has the
+    3D-LLM's ``config``/``device``/``generate_with_weights`` and records what it was asked."""
 
-    def __init__(self, model: ThreeDLLM, answer: str) -> None:
-        self.config, self.device, self.answer, self.calls = model.config, torch.device("cpu"), answer, []
+    def __init__(self, model: ThreeDLLM, answer: str, weights: tuple = ()) -> None:
+        self.config, self.device, self.answer, self.weights, self.calls = model.config, torch.device("cpu"), answer, list(weights), []
 
-    def generate(self, points, features, point_mask, prompts, max_new_tokens=64, constrain_locations=True, bounds=None):
+    def generate_with_weights(self, points, features, point_mask, prompts, max_new_tokens=64, constrain_locations=True, bounds=None):
         self.calls.append({"points": points, "features": features, "mask": point_mask, "prompts": list(prompts), "bounds": bounds})
-        return [self.answer]
+        return [Generation(self.answer, self.weights)]
 
 
 def _half_bin(codec: LocationCodec) -> np.ndarray:
@@ -185,6 +185,28 @@ def test_controlled_answer_gives_the_expected_steps(model, feature_map, episode)
     assert call["points"].shape == (1, 64, 3) and call["features"].shape == (1, 64, C) and bool(call["mask"].all())
     assert torch.allclose(call["bounds"], torch.tensor([[codec.lower, codec.upper]], dtype=torch.float32))
     assert call["prompts"] == [decomposition_prompt(episode.instruction, start, codec)]
+
+
+def test_room_steps_take_their_waypoint_from_the_pointer_weights(model, feature_map, episode):
+    """With the pointer's weights, a room step's waypoint is their weighted mean over the map's points
+    (x/z; height as written); object steps keep their tokens, and "tokens" keeps every step's."""
+    answer = "1. go to the kitchen <loc12><loc3><loc40> 2. find the red mug <loc30><loc3><loc51>"
+    start = np.asarray(episode.start_position)
+    written = ThreeDLLMPlanner(Scripted(model, answer), points=64).plan(feature_map, episode.instruction, start)
+    weights = [np.zeros(64), np.full(64, 1 / 64)]
+    weights[0][[3, 7]] = 0.5
+    scripted = Scripted(model, answer, weights)
+    plan = ThreeDLLMPlanner(scripted, points=64).plan(feature_map, episode.instruction, start)
+    points = scripted.calls[0]["points"][0].numpy()
+    expected = (points[3] + points[7]) / 2
+    assert np.allclose(plan.steps[0].waypoint[[0, 2]], expected[[0, 2]], atol=1e-5)
+    assert plan.steps[0].waypoint[1] == written.steps[0].waypoint[1] and plan.steps[0].bins == written.steps[0].bins
+    assert np.array_equal(plan.steps[1].waypoint, written.steps[1].waypoint)
+    assert len(plan.notes) == 1 and "read from the pointer" in plan.notes[0]
+    kept = ThreeDLLMPlanner(Scripted(model, answer, weights), points=64, room_waypoints="tokens").plan(feature_map, episode.instruction, start)
+    assert np.allclose(kept.waypoints(), written.waypoints()) and kept.notes == []
+    with pytest.raises(ValueError, match="room_waypoints"):
+        ThreeDLLMPlanner(scripted, room_waypoints="centre")
 
 
 @pytest.mark.parametrize(

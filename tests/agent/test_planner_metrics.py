@@ -148,6 +148,10 @@ def _records(codec: LocationCodec) -> list[dict]:
     ]
     for i, steps in enumerate(plans):
         meta = {"steps": [{"action": a, "target": t, "waypoint": list(w)} for a, t, w in steps]}
+        for step in meta["steps"]:  # rooms' boxes, as the generator records them (x/z around the waypoint)
+            if step["action"] == "go to":
+                x, _, z = step["waypoint"]
+                step.update(kind="room", extent=[[x - 1.0, 0.0, z - 1.0], [x + 1.0, 2.5, z + 1.0]])
         rows.append({**base, "id": f"s0:decomposition:{i}", "task": "decomposition", "prompt": DECOMPOSITION_PROMPTS[0].format(p="<loc1><loc2><loc3>", instruction=f"task {i}"),
                      "answer": format_decomposition([(a, t, np.asarray(w)) for a, t, w in steps], codec), "meta": meta})
     for i, (lo, hi) in enumerate([((1, 0, 1), (2, 1, 2)), ((4, 0, 4), (8, 3, 8))]):
@@ -203,6 +207,7 @@ def test_perfect_answers_score_one_and_files_are_written(data, tmp_path):
     assert d["step_accuracy"] == d["plan_exact"] == d["ordered_f1"] == 1.0
     # predictions are bin centres, references the exact waypoints: the error is the quantisation's
     assert 0 < d["waypoint_error_median"] == d["reference_quantisation_median"] < 0.1
+    assert d["room_steps_scored"] == 2 and d["room_waypoint_inside"] == 1.0
     assert t["grounding"]["acc@0.5"] == t["grounding"]["acc@0.25"] == 1.0
     assert t["qa"]["exact_match"] == 1.0 and t["caption"]["text"]["bleu4"] == pytest.approx(1.0)
     assert d["text"]["bleu1"] == pytest.approx(1.0)

@@ -300,3 +300,20 @@ def test_init_from_starts_at_the_saved_weights(trained, fixed, tmp_path):
     assert read_trainer_state(summary.checkpoint)["config"]["init_from"] == str(source)
     with pytest.raises(FileNotFoundError, match="no ThreeDLLM there"):
         train(_config(fixed, tmp_path / "none", steps=1, init_from=str(tmp_path / "missing")))
+
+
+def test_pointer_target_loss_is_logged_and_falls(dataset, tmp_path):
+    """--pointer-target-weight: decomposition records carry their steps' extents, and training the
+    pointer on them raises its weight on each step's own points."""
+    data = tmp_path / "data"  # house:1's records to train on: the tiny map of house:0 misses its steps' objects
+    shutil.copytree(dataset, data)
+    shutil.copy(dataset / "val.jsonl", data / "train.jsonl")
+    steps = [s for r in read_records(data / "train.jsonl") if r["task"] == "decomposition" for s in r["meta"]["steps"]]
+    assert steps and all("extent" in s for s in steps)
+    summary = train(_config(data, tmp_path / "targets", steps=25, batch_size=32, eval_every=0, checkpoint_every=0, pointer_target_weight=1.0))
+    log = [json.loads(line) for line in summary.log.read_text().splitlines()]
+    pointer = [e["pointer_loss"] for e in log if "pointer_loss" in e]
+    assert len(pointer) == 25
+    assert np.mean(pointer[-5:]) < 0.5 * np.mean(pointer[:5])
+    plain = train(_config(data, tmp_path / "plain", steps=2, batch_size=32, eval_every=0, checkpoint_every=0))
+    assert not any("pointer_loss" in json.loads(line) for line in plain.log.read_text().splitlines())

@@ -1,0 +1,115 @@
+"""Which map points a decomposition step means, for supervising the location pointer directly.
+
+The location pointer (``agent.location_pointer``) learns its weights ``alpha`` over the map's points
+only through the location tokens they lead to. A room step's tokens are the room's anchor, the
+navigable point nearest its centre: open floor, which no point's feature names, so the pointer is
+never told that "go to the bedroom" means the points *of* the bedroom, and the held-out room
+waypoints end up in other rooms. The generator knows what each step refers to and records its box
+(``meta["steps"][i]["extent"]``, ``agent.language_data``); these functions turn the boxes into masks
+over a scene's points and score the pointer's weights against them:
+
+- a room step's points are those inside the room's box in x/z (any height: floor, walls, furniture);
+- an object step's points are those inside the object's box grown by ``OBJECT_MARGIN`` (the maps'
+  surface points lie on it, up to a voxel).
+
+The pointer-target loss of one step is ``-log sum_{p in mask} alpha_p`` at the position before its
+first location token: the pointer's probability of choosing one of the step's own points.
+
+At planning time the same weights say where a room is: :func:`room_waypoints_from_pointer` puts a
+room step's waypoint at the weighted mean (x/z) of the map's points under them. The location tokens
+themselves are trained on the room's anchor, which no map point marks, so the written tokens follow
+the LM more than the pointer there; the pointer's weights, trained on the room's own points, put
+the waypoint inside the named room far more often (``docs/planner_ablations.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from agent.decomposition import Step
+
+OBJECT_MARGIN = 0.15
+"""Metres an object's box grows by on every side before its map points are read from it."""
+
+
+def step_point_masks(meta: Mapping[str, Any] | None, points: np.ndarray) -> np.ndarray | None:
+    """(S, N) bool: for each of a decomposition record's S steps (``meta["steps"]``, in answer order)
+    which of the scene's points (N, 3) world metres it refers to; None when the record has no steps or
+    a step has no ``extent`` (data written before extents were recorded)."""
+    steps = (meta or {}).get("steps")
+    if not steps or any("extent" not in s for s in steps):
+        return None
+    masks = np.zeros((len(steps), len(points)), dtype=bool)
+    for i, step in enumerate(steps):
+        lower, upper = (np.asarray(c, dtype=np.float64) for c in step["extent"])  # (3,), (3,)
+        if step.get("kind") == "room":
+            axes = [0, 2]  # any height
+        else:
+            axes = [0, 1, 2]
+            lower, upper = lower - OBJECT_MARGIN, upper + OBJECT_MARGIN
+        masks[i] = np.all((points[:, axes] >= lower[axes]) & (points[:, axes] <= upper[axes]), axis=1)
+    return masks
+
+
+def pointer_target_loss(log_alpha: torch.Tensor, masks: torch.Tensor) -> torch.Tensor | None:
+    """Mean over steps of ``-log sum_{p in mask} alpha_p``; log_alpha (S, N) log-weights over points,
+    masks (S, N) bool. Steps whose mask is empty are left out; None when none is left."""
+    keep = masks.any(dim=1)  # (S,)
+    if not bool(keep.any()):
+        return None
+    chosen = log_alpha[keep].float().masked_fill(~masks[keep], float("-inf"))  # (S', N)
+    return -torch.logsumexp(chosen, dim=1).mean()
+
+
+def group_targets(rows: Sequence[int], masks: Sequence[np.ndarray | None], width: int, device: torch.device) -> tuple[list[int], torch.Tensor] | None:
+    """Match the pointer's groups to step masks: ``rows`` (G,) the batch row of each location group,
+    in order within each row; ``masks`` one (S, N_r) array (or None) per batch row. Returns the
+    indices of the groups that have a step mask and those masks padded to the batch's ``width`` points
+    (G', width), or None. A row whose number of groups differs from its number of steps gets no target."""
+    counts: dict[int, int] = {}
+    for r in rows:
+        counts[r] = counts.get(r, 0) + 1
+    chosen, rows_masks = [], []
+    seen: dict[int, int] = {}
+    for g, r in enumerate(rows):
+        k = seen.get(r, 0)
+        seen[r] = k + 1
+        mask = masks[r] if r < len(masks) else None
+        if mask is None or len(mask) != counts[r]:
+            continue
+        chosen.append(g)
+        rows_masks.append(mask[k])
+    if not chosen:
+        return None
+    padded = np.zeros((len(chosen), width), dtype=bool)
+    for i, m in enumerate(rows_masks):
+        padded[i, : len(m)] = m
+    return chosen, torch.as_tensor(padded, device=device)
+
+
+def room_waypoints_from_pointer(steps: Sequence[Step], weights: Sequence[np.ndarray], points: np.ndarray) -> tuple[list[Step], list[str]]:
+    """``steps`` with each room step's ("go to") waypoint moved to the mean x/z of ``points`` (N, 3)
+    world metres under the pointer weights (N,) of its location triple (``weights``: one per step that
+    wrote three location tokens, in order, ``ThreeDLLM.generate_with_weights``); its height stays as
+    written. Returns the steps and a note per moved step. Steps are returned unchanged when the
+    weights cannot be matched to the steps (another count of triples, or weights of another size)."""
+    steps = list(steps)
+    written = [s for s in steps if len(s.bins) == 3]
+    if len(written) != len(weights) or any(len(s.bins) not in (0, 3) for s in steps) or any(len(w) != len(points) for w in weights):
+        return steps, []
+    of_step = {id(s): w for s, w in zip(written, weights)}
+    out, notes = [], []
+    for step in steps:
+        w = of_step.get(id(step))
+        if w is not None and step.action == "go to" and step.waypoint is not None and float(w.sum()) > 0:
+            x, z = (np.asarray(w, dtype=np.float64) @ points[:, [0, 2]]) / float(w.sum())
+            waypoint = np.array([x, step.waypoint[1], z])
+            notes.append(f"step {step.index}: waypoint of {step.target!r} read from the pointer ({np.hypot(*(waypoint - step.waypoint)[[0, 2]]):.2f} m from the tokens)")
+            step = replace(step, waypoint=waypoint)
+        out.append(step)
+    return out, notes
