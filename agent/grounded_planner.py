@@ -12,6 +12,11 @@ the kitchen") keep their waypoints: the maps' features name object categories, n
 step is listed in the plan's ``notes`` with how far it moved, so an evaluation can tell the two
 apart.
 
+A target is matched by its text and, when it starts with colour words ("red plant"), also by the
+rest ("plant"): the default maps' features name categories without colours, and a colour can pull
+the text's cosine to its own category below ``min_relevance`` (0.68 for "brown book" against "book"
+with the shipped sentence encoder), which would leave such a target unseen however well it is mapped.
+
 ``UnseenTargetPlanner`` uses the same test the other way round: an object step whose target no map
 point matches yet loses its waypoint and is listed in ``Plan.unseen``, so the agent searches for it.
 """
@@ -19,12 +24,35 @@ point matches yet loses its waypoint and is listed in ``Plan.unseen``, so the ag
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from agent.planner import Plan, Planner
 from perception.maps import FeatureMap, cosine_relevance
+
+
+COLOUR_WORDS = frozenset(
+    "red green blue yellow white black brown gray grey orange pink purple beige silver gold golden "
+    "dark light bright pale tan cream navy teal maroon violet".split()
+)
+"""Colour words a target may start with; :func:`target_queries` matches the target without them too."""
+
+
+def target_queries(target: str) -> list[str]:
+    """The texts a map is searched with for ``target``: itself and, when it starts with colour words,
+    the rest ("dark red armchair" -> ["dark red armchair", "armchair"])."""
+    words = target.split()
+    k = 0
+    while k < len(words) - 1 and words[k].lower() in COLOUR_WORDS:
+        k += 1
+    return [target] if k == 0 else [target, " ".join(words[k:])]
+
+
+def target_relevance(features: np.ndarray, embeddings: Sequence[np.ndarray]) -> np.ndarray:
+    """(N,) the best cosine relevance of each feature (N, C) to any of the target's query embeddings."""
+    return np.max([cosine_relevance(features, e) for e in embeddings], axis=0)
 
 
 class MapGroundedPlanner:
@@ -56,7 +84,7 @@ class MapGroundedPlanner:
         for step in plan.steps:
             if step.action == "find" and len(points):
                 anchor = step.waypoint if step.waypoint is not None else previous
-                found = self.locate(points, features, feature_map.extractor.embed_text(step.target), anchor)
+                found = self.locate(points, features, self.embed(feature_map, step.target), anchor)
                 if found is not None:
                     waypoint = np.array([found[0], points[:, 1].min() if floor is None else floor, found[2]])
                     moved = "" if step.waypoint is None else f" ({np.hypot(*(waypoint - step.waypoint)[[0, 2]]):.2f} m away)"
@@ -67,10 +95,15 @@ class MapGroundedPlanner:
                 previous = np.asarray(step.waypoint, dtype=np.float64)
         return replace(plan, steps=steps, notes=list(plan.notes) + notes, latency_s=time.perf_counter() - began)
 
-    def locate(self, points: np.ndarray, features: np.ndarray, text_embedding: np.ndarray, near: np.ndarray | None) -> np.ndarray | None:
-        """The map point (3,) that best matches the text, nearest ``near`` (x/z) among the near-best
-        matches; None when nothing scores ``min_relevance``."""
-        relevance = cosine_relevance(features, text_embedding)  # (N,)
+    @staticmethod
+    def embed(feature_map: FeatureMap, target: str) -> list[np.ndarray]:
+        """The embeddings (C,) of ``target_queries(target)`` with the map's own extractor."""
+        return [feature_map.extractor.embed_text(q) for q in target_queries(target)]
+
+    def locate(self, points: np.ndarray, features: np.ndarray, embeddings: Sequence[np.ndarray], near: np.ndarray | None) -> np.ndarray | None:
+        """The map point (3,) that best matches the target (its query embeddings, :meth:`embed`),
+        nearest ``near`` (x/z) among the near-best matches; None when nothing scores ``min_relevance``."""
+        relevance = target_relevance(features, embeddings)  # (N,)
         if not self._found(relevance):
             return None
         best = float(relevance.max())
@@ -80,9 +113,10 @@ class MapGroundedPlanner:
         d = np.hypot(candidates[:, 0] - near[0], candidates[:, 2] - near[2])
         return candidates[int(np.argmin(d))]
 
-    def shows(self, features: np.ndarray, text_embedding: np.ndarray) -> bool:
-        """Whether any of the map points' features (N, C) scores ``min_relevance`` against the text."""
-        return self._found(cosine_relevance(features, text_embedding))
+    def shows(self, features: np.ndarray, embeddings: Sequence[np.ndarray]) -> bool:
+        """Whether any of the map points' features (N, C) scores ``min_relevance`` against the target
+        (its query embeddings, :meth:`embed`)."""
+        return self._found(target_relevance(features, embeddings))
 
     def _found(self, relevance: np.ndarray) -> bool:
         return len(relevance) > 0 and float(relevance.max()) >= self.min_relevance
@@ -139,5 +173,4 @@ class UnseenTargetPlanner:
         if not objects:
             return set()
         points, features = feature_map.points_and_features(self.checker.points)  # (N, 3), (N, C)
-        embed = feature_map.extractor.embed_text
-        return {s.index for s in objects if not self.checker.shows(features, embed(s.target))}
+        return {s.index for s in objects if not self.checker.shows(features, self.checker.embed(feature_map, s.target))}

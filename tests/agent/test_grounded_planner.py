@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 
 from agent.decomposition import Step
-from agent.grounded_planner import MapGroundedPlanner, UnseenTargetPlanner
+from agent.grounded_planner import MapGroundedPlanner, UnseenTargetPlanner, target_queries
 from agent.planner import Plan
 from envs.embedded import EmbeddedSimulator
 from envs.house import generate_house
 from envs.simulator import SensorConfig
 from envs.types import Action, Pose
+from perception.maps import cosine_relevance
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,6 +48,16 @@ def mapped(frames, extractor):
     for frame in frames:
         feature_map.integrate(frame, extractor(frame))
     return feature_map
+
+
+def held_object(scene, feature_map):
+    """An object (not structure) some map point lies on (inside its box, 5 cm margin)."""
+    points = feature_map.points()
+    return next(
+        o for o in scene.objects.values()
+        if o.category not in ("wall", "floor", "ceiling", "door", "window")
+        and np.all((points >= o.bbox_min - 0.05) & (points <= o.bbox_max + 0.05), axis=1).any()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +100,7 @@ def test_a_target_the_map_does_not_hold_keeps_its_waypoint(looked_around):
 
 def test_unseen_targets_lose_their_waypoints_and_are_listed(looked_around):
     scene, feature_map, start = looked_around
-    points = feature_map.points()
-    held = next(
-        o for o in scene.objects.values()
-        if o.category not in ("wall", "floor", "ceiling", "door", "window")
-        and np.all((points >= o.bbox_min - 0.05) & (points <= o.bbox_max + 0.05), axis=1).any()
-    )
+    held = held_object(scene, feature_map)
     here = np.asarray(start, dtype=np.float64)
     steps = [Step(1, "go to", "kitchen", here), Step(2, "find", held.category, here + 1.0), Step(3, "find", "spaceship", here + 2.0)]
     plan = UnseenTargetPlanner(FixedPlanner(steps)).plan(feature_map, "go to the kitchen, find it, then the spaceship", start)
@@ -106,15 +112,35 @@ def test_unseen_targets_lose_their_waypoints_and_are_listed(looked_around):
     assert seen.unseen == () and seen.steps == steps[:2]
 
 
+def test_colour_words_are_dropped_for_the_map_check():
+    assert target_queries("red plant") == ["red plant", "plant"]
+    assert target_queries("dark red armchair") == ["dark red armchair", "armchair"]
+    assert target_queries("trash can") == ["trash can"] and target_queries("red") == ["red"]
+
+
+def test_a_coloured_target_of_a_mapped_category_is_seen(looked_around):
+    """The maps' features name categories, not colours: "brown <category>" scores below the threshold
+    against its own category's feature for some categories, yet the target is in the map."""
+    scene, feature_map, start = looked_around
+    held = held_object(scene, feature_map)
+    here = np.asarray(start, dtype=np.float64)
+    steps = [Step(1, "find", f"brown {held.category}", here + 1.0)]
+    strict = UnseenTargetPlanner(FixedPlanner(steps), min_relevance=0.99)  # the coloured text alone never scores 0.99
+    assert strict.plan(feature_map, "find it", start).unseen == ()
+    _, features = feature_map.points_and_features(2048)
+    text_alone = cosine_relevance(features, feature_map.extractor.embed_text(f"brown {held.category}"))
+    assert text_alone.max() < 0.99
+
+
 def test_while_targets_stay_unseen_the_inner_planner_is_not_asked_again(turn_in_place):
     scene, frames, extractor, start = turn_in_place
     early, feature_map = mapped(frames[:1], extractor), mapped(frames, extractor)
     checker = MapGroundedPlanner(FixedPlanner([]))
     _, first_view = early.points_and_features(2048)
     categories = sorted({o.category for o in scene.objects.values()} - {"wall", "floor", "ceiling", "door", "window"})
-    hidden = [c for c in categories if not checker.shows(first_view, extractor.embed_text(c))]
+    hidden = [c for c in categories if not checker.shows(first_view, [extractor.embed_text(c)])]
     _, all_views = feature_map.points_and_features(2048)
-    appears = [c for c in hidden if checker.shows(all_views, extractor.embed_text(c))]
+    appears = [c for c in hidden if checker.shows(all_views, [extractor.embed_text(c)])]
     assert appears, "the look-around revealed no new category"
 
     here = np.asarray(start, dtype=np.float64)
