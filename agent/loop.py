@@ -11,8 +11,11 @@ Each call of :meth:`Agent.act` (one frame):
    no plan, after each reached step, and when the current step has taken ``stale_steps`` actions;
    each re-plan keeps the steps already done and follows the new plan from the next one;
 4. it drives to the current step's waypoint with the policy; within ``waypoint_radius`` metres
-   (x/z) of it (or when the policy stops, unable to get closer) it calls STOP, which an instruction
-   env scores as reaching that subgoal, and moves on to the next step; after the last step it stops.
+   (x/z) of it (or when the policy stops, unable to get closer, within ``cut_off_distance``) it
+   calls STOP, which an instruction env scores as reaching that subgoal, and moves on to the next
+   step; after the last step it stops. A policy STOP farther than ``cut_off_distance`` from the
+   waypoint (the agent's map cuts it off) does not end the step: the step is searched for like an
+   unseen target (below), logged as a "cut off" event.
 
 A step the planner lists as ``Plan.unseen`` (its target is not in the map yet) is searched for: the
 agent explores with its ``explorer`` for up to ``LoopConfig.explore_steps`` actions, plans again
@@ -42,7 +45,7 @@ from policies.base import Policy
 
 @dataclass
 class LoopEvent:
-    """One logged call: the env ``step`` it happened at, its ``kind`` ("features", "map", "explore",
+    """One logged call: the env ``step`` it happened at, its ``kind`` ("features", "map", "explore", "cut off",
     "plan", "policy", "subgoal", "skip", "search", "done"), the wall-clock ``seconds`` it took and what it produced (``detail``)."""
 
     step: int
@@ -152,6 +155,11 @@ class Agent:
         t = time.perf_counter()
         action = Action.STOP if distance <= self.config.waypoint_radius else self.policy.act(observation, waypoint)
         self._log(step, "policy", t, {"action": action.name, "distance": round(distance, 3)})
+        if action == Action.STOP and distance > self.config.cut_off_distance and self._cut_off(step, target):
+            searching = self._search(step, observation, position)
+            if searching is not None:
+                return searching
+            # None: no frontier was left to explore, the step's waypoint is now here: STOP for it
         if action == Action.STOP:
             self.events.append(LoopEvent(step, "subgoal", 0.0, {"index": target.index, "text": target.text, "distance": round(distance, 3)}))
             self.done_steps += 1
@@ -186,6 +194,18 @@ class Agent:
         self.plan.steps[self.done_steps] = replace(target, waypoint=position.copy())
         self.events.append(LoopEvent(step, "search", 0.0, {"index": target.index, "text": target.text, "found": False, "explored": self._searched}))
         return None
+
+    def _cut_off(self, step: int, target: Step) -> bool:
+        """Set the current step aside to be searched for, its waypoint cut off on the agent's map;
+        False when there is nothing to search with (no explorer, or the step's budget is spent)."""
+        if self.explorer is None or self._searched >= self.config.explore_steps:
+            return False
+        self.events.append(LoopEvent(step, "cut off", 0.0, {"index": target.index, "text": target.text, "explored": self._searched}))
+        self.plan.steps[self.done_steps] = replace(target, waypoint=None)
+        self.plan.unseen = tuple(sorted(set(self.plan.unseen) | {target.index}))
+        self._checked_at = self._searched
+        self.policy.reset()
+        return True
 
     def _look(self, step: int, position: np.ndarray) -> bool:
         """Plan again while searching; whether the current step's target is now in the map."""

@@ -24,6 +24,9 @@ class LoopConfig:
     - ``replan_after_subgoal``: plan again after each reached step (the map has grown meanwhile).
     - ``search_check_steps``: while exploring for an unseen target, plan again every this many
       exploring actions (to stop exploring once the target is in the map).
+    - ``cut_off_distance``: metres (x/z) from its waypoint beyond which a STOP of the policy (it can
+      get no closer on the agent's map) does not end the step: the agent explores and plans again,
+      as for an unseen target, within the same ``explore_steps`` budget.
     """
 
     look_around: int = 12
@@ -33,6 +36,7 @@ class LoopConfig:
     replan_after_subgoal: bool = True
     search_check_steps: int = 10
     first_explore_steps: int | None = None
+    cut_off_distance: float = 1.0
 
     @property
     def initial_explore_steps(self) -> int:
@@ -49,3 +53,5 @@ class LoopConfig:
             raise ValueError(f"LoopConfig.first_explore_steps must be None or an integer >= 0, got {first!r}")
         if not (math.isfinite(self.waypoint_radius) and self.waypoint_radius > 0):
             raise ValueError(f"LoopConfig.waypoint_radius must be positive metres, got {self.waypoint_radius!r}")
+        if not self.cut_off_distance >= self.waypoint_radius:
+            raise ValueError(f"LoopConfig.cut_off_distance must be metres >= waypoint_radius, got {self.cut_off_distance!r}")

@@ -20,6 +20,7 @@ from envs.episode_generator import EpisodeGenerator, ObjectNavConfig
 from envs.gym_env import InstructionEnv
 from envs.house import generate_house
 from envs.simulator import SensorConfig
+from envs.types import Action
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -110,6 +111,44 @@ def test_the_agent_explores_for_an_unseen_target_and_plans_again(encoder, found,
     assert len(searched) == (8 if not gave_up else 10) and searched[0]["detail"]["for"] == "find the lamp"
     (search,) = [e for e in result.events if e["kind"] == "search"]
     assert search["detail"]["found"] is not gave_up and result.steps[-1].action == "stop" and agent.finished
+
+
+class _AlwaysFarRoom:
+    """One room step whose waypoint lies 5 m east of where the agent plans from."""
+
+    def plan(self, feature_map, instruction, start=None):
+        return Plan(instruction, [Step(1, "go to", "kitchen", np.asarray(start, dtype=np.float64) + [5.0, 0.0, 0.0])], "1. go to the kitchen", 0.0)
+
+
+class _CannotGetCloser:
+    """A policy whose every answer is STOP (its map cuts the goal off)."""
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, observation, goal):
+        return Action.STOP
+
+
+def test_a_waypoint_the_map_cuts_off_is_searched_for_not_stopped_at(encoder):
+    """A policy STOP farther than cut_off_distance from the waypoint does not end the step: the agent
+    explores and plans again within the step's budget, then stops for it."""
+    env = InstructionEnv(scenes=("house:1",), sensor=SensorConfig(width=48, height=48), max_episode_steps=60)
+    observation, _ = env.reset(seed=1)
+    config = LoopConfig(explore_steps=10, search_check_steps=4, first_explore_steps=0, look_around=2)
+    parts = _agent(env, _AlwaysFarRoom(), config, encoder)
+    agent = Agent(parts.map, parts.extractor, parts.planner, _CannotGetCloser(), config, parts.explorer)
+    result = run_episode(env, agent, observation)
+    env.close()
+    cut = [e for e in result.events if e["kind"] == "cut off"]
+    assert [e["detail"]["explored"] for e in cut] == [0, 4, 8]  # each time a new plan still could not be reached
+    searched = [e for e in result.events if e["kind"] == "explore" and "for" in e["detail"]]
+    assert len(searched) == 10 and searched[0]["detail"]["for"] == "go to the kitchen"
+    assert [e["detail"]["reason"] for e in result.events if e["kind"] == "plan"] == ["start", "search", "search", "search"]
+    (done,) = [e for e in result.events if e["kind"] == "subgoal"]
+    assert done["detail"]["distance"] > 4.0 and result.steps[-1].action == "stop" and agent.finished
+    with pytest.raises(ValueError, match="cut_off_distance"):
+        LoopConfig(cut_off_distance=0.05)
 
 
 def test_with_no_first_exploration_the_agent_turns_once_around_then_plans_and_searches(encoder):
