@@ -301,16 +301,6 @@ class Generation:
     point_weights: list[np.ndarray] = field(default_factory=list)
 
 
-def _groups(ids: list[int], location_ids: Sequence[int]) -> int:
-    """Complete location triples among ``ids`` (runs of location tokens, three at a time)."""
-    locations = set(location_ids)
-    count, run = 0, 0
-    for i in ids:
-        run = run + 1 if i in locations else 0
-        count += run > 0 and run % 3 == 0
-    return count
-
-
 # -- the loss --------------------------------------------------------------------------------------
 
 
@@ -679,7 +669,7 @@ class ThreeDLLM(nn.Module):
             if self.eos_id in row:
                 row = row[: row.index(self.eos_id)]
             # weights over the scene's own points (pad_scenes puts them first)
-            out.append(Generation(self.tokenizer.decode(row, skip_special_tokens=True), [w[: lengths[b]] for w in weights[b][: _groups(row, self.location_ids)]]))
+            out.append(Generation(self.tokenizer.decode(row, skip_special_tokens=True), [w[: lengths[b]] for w in weights[b]]))
         return out
 
     # -- LoRA ------------------------------------------------------------------------------------
