@@ -48,7 +48,7 @@ from agent.decomposition import Step, parse_decomposition
 from agent.language_dataset import read_records
 from agent.llm3d import ThreeDLLM
 from agent.location_codec import LocationCodec
-from agent.pointer_targets import room_waypoints_from_pointer
+from agent.pointer_targets import room_waypoints_from_pointer, step_region
 from agent.planner_metrics import (
     DEFAULT_TOLERANCE,
     box_iou,
@@ -242,8 +242,7 @@ def _rooms_reached(steps: list[Step], record: dict) -> list[bool]:
             continue
         step = steps[i]
         if step.action == t.get("action") and step.target == t.get("target") and step.waypoint is not None:
-            lower, upper = np.asarray(t["extent"][0]), np.asarray(t["extent"][1])
-            out.append(bool(np.all((step.waypoint[[0, 2]] >= lower[[0, 2]]) & (step.waypoint[[0, 2]] <= upper[[0, 2]]))))
+            out.append(bool(step_region(t).contains(step.waypoint)[0]))
     return out
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from agent.decomposition import Step
+from envs.scene import Region
 
 OBJECT_MARGIN = 0.15
 """Metres an object's box grows by on every side before its map points are read from it."""
@@ -46,14 +47,18 @@ def step_point_masks(meta: Mapping[str, Any] | None, points: np.ndarray) -> np.n
         return None
     masks = np.zeros((len(steps), len(points)), dtype=bool)
     for i, step in enumerate(steps):
-        lower, upper = (np.asarray(c, dtype=np.float64) for c in step["extent"])  # (3,), (3,)
         if step.get("kind") == "room":
-            axes = [0, 2]  # any height
+            masks[i] = step_region(step).contains(points)  # x/z, any height
         else:
-            axes = [0, 1, 2]
-            lower, upper = lower - OBJECT_MARGIN, upper + OBJECT_MARGIN
-        masks[i] = np.all((points[:, axes] >= lower[axes]) & (points[:, axes] <= upper[axes]), axis=1)
+            lower, upper = (np.asarray(c, dtype=np.float64) for c in step["extent"])  # (3,), (3,)
+            masks[i] = np.all((points >= lower - OBJECT_MARGIN) & (points <= upper + OBJECT_MARGIN), axis=1)
     return masks
+
+
+def step_region(step: Mapping[str, Any]) -> Region:
+    """A room step's recorded ``extent`` as the scene ``Region`` it is (``Region.contains`` tests x/z)."""
+    lower, upper = (np.asarray(c, dtype=np.float64) for c in step["extent"])
+    return Region(str(step.get("target", "")), lower, upper)
 
 
 def pointer_target_loss(log_alpha: torch.Tensor, masks: torch.Tensor) -> torch.Tensor | None:
