@@ -191,7 +191,8 @@ def _parser() -> argparse.ArgumentParser:
     language.add_argument("--out", type=Path, required=True, help="dataset folder: maps/<scene>.npz, train/val/test.jsonl, dataset.json")
     language.add_argument("--houses", type=int, default=10, help="number of houses (default 10; seeds --first-house ..)")
     language.add_argument("--first-house", type=int, default=0, help="seed of the first house (default 0)")
-    language.add_argument("--construction", choices=("neural", "fusion", "pointcloud"), default="neural", help="map construction of the features (default neural, the agent's)")
+    language.add_argument("--construction", choices=("neural", "fusion", "pointcloud", "multiview"), default="neural",
+                          help="map construction of the features (default neural, the agent's); multiview: image patch features with no 3D lifting, the 2D baseline")
     language.add_argument("--seed", type=int, default=0, help="seed of the exploration and the records (default 0)")
     language.add_argument("--points", type=int, default=1024, help="map points (and features) kept per scene (default 1024)")
     language.add_argument("--per-house", type=int, default=8, help="records per task per house (default 8; QA gets 3x)")

@@ -26,7 +26,10 @@ Parts, as baselines are named in an evaluation table:
 
 The map is the construction the checkpoint was trained on (its ``map_data``; ``"neural"`` when it
 does not say) with ``SemanticTextExtractor`` features, as in the training data; a neural field
-trains on a mapping thread (``BackgroundTraining``) while the agent renders, drives and records.
+trains on a mapping thread (``BackgroundTraining``) while the agent renders, drives and records. A
+checkpoint trained on ``multiview`` data (the 2D-features baseline) reads image tokens of the
+agent's frames (``ImageTokenMap``) while the policy plans on a 3D map (``--construction``, default
+neural).
 """
 
 from __future__ import annotations
@@ -163,7 +166,11 @@ def build_agent(
         map_data = llm.model.config.map_data or {}
         # object steps whose target the map does not show yet are searched for, not driven to
         the_planner = UnseenTargetPlanner(llm if planner == "llm" else MapGroundedPlanner(llm), points=llm.points)
-    construction = check_construction(construction or map_data.get("construction", "neural"))
+    # a 3D-LLM trained on image tokens (the 2D baseline) reads them beside a 3D map the policy plans on
+    image_tokens = map_data.get("construction") == "multiview"
+    if image_tokens and planner == "llm-grounded":
+        raise ValueError("--planner llm-grounded locates targets at map points, and this 3D-LLM reads image tokens (multiview data): use --planner llm")
+    construction = check_construction(construction or ("neural" if image_tokens else map_data.get("construction", "neural")))
     if encoder is None:
         from perception.text_encoder import SentenceEncoder
 
@@ -172,6 +179,10 @@ def build_agent(
     map_config = MapConfig(**map_data["map"]) if "map" in map_data else MapConfig()
     # the field trains on a mapping thread while the agent acts: the same map, sooner (perception.field_training)
     feature_map = new_feature_map(construction, extractor, map_config, training=BackgroundTraining())
+    if image_tokens:
+        from perception.multiview_features import ImageTokenMap, MultiViewImageFeatures
+
+        feature_map = ImageTokenMap(feature_map, MultiViewImageFeatures(extractor, map_config))
     if planner == "oracle":
         the_planner = OraclePlanner(episode, scene, simulator.navigation, quantize=False)  # exact: an upper bound
     elif planner == "frontier":

@@ -37,7 +37,7 @@ import numpy as np
 
 from agent.language_data import TASKS, TEMPLATE_COUNTS, LanguageDataConfig, scene_records
 from agent.location_codec import LocationCodec
-from agent.scene_maps import ExplorationConfig, SceneFeatures, check_construction, explore_and_map, exploration_simulator, map_file_name, read_features_header
+from agent.scene_maps import SCENE_INPUTS, ExplorationConfig, SceneFeatures, check_construction, explore_and_map, exploration_simulator, map_file_name, read_features_header
 from envs.files import atomic_write_text, writable_folder
 
 DATASET_FORMAT = "nav3d-language-data"
@@ -116,7 +116,7 @@ def write_dataset(
 
     from envs.episode_generator import split_scene_ids
 
-    check_construction(construction)
+    check_construction(construction, SCENE_INPUTS)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     ids = scene_ids_of(houses)

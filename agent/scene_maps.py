@@ -2,9 +2,10 @@
 
 ``explore_and_map`` runs a deterministic exploration rollout on a simulator and integrates every
 frame into the chosen ``FeatureMap`` construction (``"neural"``, the agent's default, ``"fusion"``
-or ``"pointcloud"``) with ``SemanticTextExtractor`` features, exactly as the agent integrates its
-frames online; the map's ``points_and_features(n)`` (what the 3D-LLM reads) is kept as
-:class:`SceneFeatures`, saved as one ``.npz`` per scene.
+or ``"pointcloud"``; or ``"multiview"``, the 2D baseline's image tokens) with
+``SemanticTextExtractor`` features, exactly as the agent integrates its frames online; the map's
+``points_and_features(n)`` (what the 3D-LLM reads) is kept as :class:`SceneFeatures`, saved as one
+``.npz`` per scene.
 
 Exploration rollout (world frame Y up, metres, yaw 0 = facing -Z, positive = turned left):
 
@@ -56,6 +57,13 @@ CONSTRUCTIONS: dict[str, tuple[str, str]] = {
 }
 """Construction name -> (module, class) of a ``FeatureMap`` taking (extractor, MapConfig)."""
 
+SCENE_INPUTS: dict[str, tuple[str, str]] = {
+    **CONSTRUCTIONS,
+    "multiview": ("perception.multiview_features", "MultiViewImageFeatures"),
+}
+"""What a 3D-LLM's training scenes can be read as: a map construction, or ``multiview``, image patch
+tokens with no 3D lifting (the 2D baseline of 3D-LLM's ablation; not a map an agent can plan on)."""
+
 SCENE_FEATURES_VERSION = 1
 
 
@@ -105,10 +113,11 @@ class ExplorationConfig:
         return asdict(self)
 
 
-def check_construction(construction: str) -> str:
-    """``construction`` if it names a map construction, else a ``ValueError`` listing them."""
-    if construction not in CONSTRUCTIONS:
-        raise ValueError(f"unknown map construction {construction!r}; choose one of {', '.join(CONSTRUCTIONS)}")
+def check_construction(construction: str, choices: dict[str, tuple[str, str]] = CONSTRUCTIONS) -> str:
+    """``construction`` if it names one of ``choices`` (the map constructions; ``SCENE_INPUTS`` for a
+    3D-LLM's training scenes), else a ``ValueError`` listing them."""
+    if construction not in choices:
+        raise ValueError(f"unknown map construction {construction!r}; choose one of {', '.join(choices)}")
     return construction
 
 
@@ -281,10 +290,10 @@ def read_features_header(path: str | Path) -> dict[str, Any]:
 
 
 def new_feature_map(construction: str, extractor, map_config: MapConfig, seed: int = 0, training=None):
-    """An empty ``FeatureMap`` of ``construction`` (the neural field's initialisation and ray
-    sampling seeded by ``seed``; its training run by ``training``, a ``perception.field_training``
-    kind, inline by default; the other constructions have no training to place)."""
-    module, name = CONSTRUCTIONS[check_construction(construction)]
+    """An empty ``FeatureMap`` of ``construction``, or of any ``SCENE_INPUTS`` name (the neural
+    field's initialisation and ray sampling seeded by ``seed``; its training run by ``training``, a
+    ``perception.field_training`` kind, inline by default; the others have no training to place)."""
+    module, name = SCENE_INPUTS[check_construction(construction, SCENE_INPUTS)]
     cls = getattr(importlib.import_module(module), name)
     if construction == "neural":
         from perception.neural_field_map import NeuralFieldConfig
@@ -353,8 +362,9 @@ def explore(
     simulator: Simulator | None = None,
 ) -> Exploration:
     """Walk the exploration plan of ``scene`` and integrate every frame into a new ``construction``
-    map with ``SemanticTextExtractor`` features (arguments as ``explore_and_map``)."""
-    check_construction(construction)
+    map (any ``SCENE_INPUTS`` name) with ``SemanticTextExtractor`` features (arguments as
+    ``explore_and_map``)."""
+    check_construction(construction, SCENE_INPUTS)
     from perception.semantic_text import SemanticTextExtractor
 
     t0 = time.perf_counter()

@@ -244,11 +244,17 @@ def model_config(
     (``TrainConfig.location_head``; "lm" drops the preset's local-context layers, which feed the
     pointer's keys, so it builds the shipped checkpoint's architecture); ``waypoint_format`` "numbers" is recorded as
     ``map_data["waypoint_format"]`` (``agent.waypoint_format``; "tokens" leaves ``map_data`` as it is);
-    ``pointer_condition`` the pointer's ``PointerConfig.condition_on``."""
+    ``pointer_condition`` the pointer's ``PointerConfig.condition_on``. Multiview data (image tokens,
+    no world points) needs ``location_head`` "lm"."""
     if check_waypoint_format(waypoint_format) == "numbers":
         if location_head != "lm":
             raise ValueError("the pointer location head writes location tokens; a waypoint_format='numbers' model needs location_head='lm'")
         map_data = {**(map_data or {}), MAP_DATA_KEY: waypoint_format}
+    if (map_data or {}).get("construction") == "multiview" and location_head != "lm":
+        raise ValueError(
+            f"the {location_head!r} location head points at map points, and multiview data has image tokens, not world points: "
+            "train the 2D baseline with --location-head lm"
+        )
     sizes = PRESETS[preset]
     encoder_sizes = dict(sizes["encoder"])
     if location_head == "lm":  # the local context serves the pointer's keys; the LM head reads the queries alone

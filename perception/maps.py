@@ -112,11 +112,7 @@ class MapReadout:
     def points_and_features(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` map points spread by farthest-point sampling over position and feature
         (``farthest_point_indices``), with their features."""
-        points, feats = self.points(), self.features()
-        if len(points) <= n:
-            return points, feats
-        index = farthest_point_indices(points, n, feats)
-        return points[index], feats[index]
+        return spread_sample(self.points(), self.features(), n)
 
     def text_relevance(self, text: str) -> np.ndarray:
         """(M,) cosine similarity of each of ``points()``'s features to the text's embedding."""
@@ -135,6 +131,15 @@ class MapReadout:
         cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(self.points().astype(np.float64)))
         cloud.colors = o3d.utility.Vector3dVector(self.colors().astype(np.float64) / 255.0)
         return cloud
+
+
+def spread_sample(points: np.ndarray, features: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n`` of the points (M, 3) and their features (M, C), spread by farthest-point sampling
+    over position and feature (``farthest_point_indices``); all of them when M <= n."""
+    if len(points) <= n:
+        return points, features
+    index = farthest_point_indices(points, n, features)
+    return points[index], features[index]
 
 
 def farthest_point_indices(

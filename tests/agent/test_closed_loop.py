@@ -203,3 +203,42 @@ def test_objectnav_agents_skip_the_first_exploration_unless_told(objectnav, enco
     assert first(LoopConfig(explore_steps=30)) == 0  # a turn in place, then plan; search only for an unseen category
     assert first(LoopConfig(explore_steps=30, first_explore_steps=12)) == 12
     sim.close()
+
+
+def test_a_multiview_3d_llm_reads_image_tokens_while_the_policy_plans_on_a_3d_map(objectnav, encoder, tmp_path):
+    """The 2D-features baseline in the loop: a checkpoint trained on ``multiview`` data plans from the
+    image tokens of the agent's frames; the policy still drives on the 3D map's occupancy grid."""
+    import random
+
+    from agent.language_data import DECOMPOSITION_PROMPTS
+    from agent.llm3d import SmallLlama, ThreeDLLM, ThreeDLLMConfig
+    from agent.location_codec import LocationCodec
+    from agent.scene_encoder import SceneEncoderConfig
+    from agent.tokenizer import train_tokenizer
+    from perception.multiview_features import ImageTokenMap
+
+    rng, bins = random.Random(0), 16
+    corpus = [f"find the book <loc{rng.randrange(bins)}><loc{rng.randrange(bins)}>" for _ in range(20)] + list(DECOMPOSITION_PROMPTS)
+    tokenizer = train_tokenizer(corpus, vocab_size=300, location_bins=bins)
+    config = ThreeDLLMConfig(
+        SceneEncoderConfig(feature_dim=384, dim=32, queries=4, layers=1, heads=2, frequencies=4),
+        LocationCodec((-10.0, -1.0, -10.0), (10.0, 4.0, 10.0), bins=bins),
+        SmallLlama(hidden=32, layers=1, heads=2, intermediate=64, max_positions=256),
+        map_data={"construction": "multiview", "points": 64},
+    )
+    checkpoint = ThreeDLLM(config, tokenizer, seed=0).save_pretrained(tmp_path / "mv")
+    env = InstructionEnv(scenes=("house:1",), sensor=SensorConfig(width=48, height=48), max_episode_steps=16)
+    observation, _ = env.reset(seed=1)
+    sim, config = env.simulator, LoopConfig(explore_steps=4, first_explore_steps=0, look_around=3)
+    with pytest.raises(ValueError, match="llm-grounded.*image tokens.*--planner llm"):
+        build_agent(env.current_episode, sim.scene, sim, "llm-grounded", "map", checkpoint, "pointcloud", config, encoder=encoder)
+    agent = build_agent(env.current_episode, sim.scene, sim, "llm", "map", checkpoint, "pointcloud", config, encoder=encoder)
+    assert isinstance(agent.map, ImageTokenMap)
+    result = run_episode(env, agent, observation)
+    env.close()
+    frames = len(result.steps)  # the agent integrates each frame it acts on
+    assert [e for e in result.events if e["kind"] == "plan"] and len(agent.map.tokens) == frames * 25  # 5 x 5 patches each
+    tokens, _ = agent.map.points_and_features(64)
+    world = agent.map.map.points()  # the 3D map the policy plans on
+    assert len(world) > 0 and agent.map.occupancy_grid().cells.size > 0
+    assert not {tuple(p) for p in tokens.round(4)} & {tuple(p) for p in world.round(4)}

@@ -135,6 +135,17 @@ def test_exploration_map_is_deterministic_and_round_trips(house0, encoder, tmp_p
     assert loaded.codec == a.codec and loaded.info["seed"] == 1
 
 
+def test_multiview_construction_gives_image_tokens_in_the_codec_box(house0, encoder):
+    scene, sim = house0
+    config = ExplorationConfig(size=64, views_per_room=2, max_frames=6, points=128)
+    tokens = explore_and_map(scene, "multiview", config, seed=1, encoder=encoder, simulator=sim)
+    reference = explore_and_map(scene, "pointcloud", config, seed=1, encoder=encoder, simulator=sim)
+    assert tokens.construction == "multiview" and tokens.points.shape == (128, 3) and tokens.features.shape == (128, 384)
+    assert tokens.info["map_points"] == 6 * 25  # 6 frames of 5 x 5 patches
+    assert tokens.codec == reference.codec  # the same depth, so the same location frame
+    assert (tokens.points >= np.asarray(tokens.codec.lower)).all() and (tokens.points <= np.asarray(tokens.codec.upper)).all()
+
+
 @pytest.mark.usefixtures("one_torch_thread")
 def test_neural_construction_gives_features(house0, encoder):
     scene, sim = house0

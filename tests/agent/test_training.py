@@ -317,3 +317,13 @@ def test_pointer_target_loss_is_logged_and_falls(dataset, tmp_path):
     assert np.mean(pointer[-5:]) < 0.5 * np.mean(pointer[:5])
     plain = train(_config(data, tmp_path / "plain", steps=2, batch_size=32, eval_every=0, checkpoint_every=0))
     assert not any("pointer_loss" in json.loads(line) for line in plain.log.read_text().splitlines())
+
+
+def test_multiview_data_needs_the_lm_location_head():
+    codec = LocationCodec((-5.0, 0.0, -5.0), (5.0, 3.0, 5.0), 16)
+    map_data = {"construction": "multiview", "points": 256}
+    config = training.model_config("tiny", 384, codec, map_data=map_data, location_head="lm")
+    assert config.pointer is None and config.map_data["construction"] == "multiview"
+    for head in ("pointer", "phrase-pointer"):
+        with pytest.raises(ValueError, match="image tokens, not world points.*--location-head lm"):
+            training.model_config("tiny", 384, codec, map_data=map_data, location_head=head)
