@@ -96,6 +96,7 @@ class MapReadout:
     extractor: FeatureExtractor
     config: MapConfig
     floor_height: float | None
+    frames_integrated: int
 
     def _accept(self, frame: Frame, features: np.ndarray) -> None:
         """Check a frame and its features before integration; the first frame sets the floor height."""
@@ -111,8 +112,14 @@ class MapReadout:
 
     def points_and_features(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` map points spread by farthest-point sampling over position and feature
-        (``farthest_point_indices``), with their features."""
-        return spread_sample(self.points(), self.features(), n)
+        (``spread_sample``), with their features. The sample is kept until the next integrated frame
+        (``frames_integrated``), so planners that each read the map in one step cost one sample."""
+        key = (n, self.frames_integrated)
+        cached = getattr(self, "_sample", None)
+        if cached is None or cached[0] != key:
+            cached = self._sample = (key, spread_sample(self.points(), self.features(), n))
+        points, features = cached[1]
+        return points.copy(), features.copy()
 
     def text_relevance(self, text: str) -> np.ndarray:
         """(M,) cosine similarity of each of ``points()``'s features to the text's embedding."""

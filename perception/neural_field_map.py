@@ -38,7 +38,7 @@ from envs.types import Frame
 from perception.features import FeatureExtractor
 from perception.field_training import FieldTraining, InlineTraining
 from perception.geometry import backproject, valid_depth_mask
-from perception.maps import MapConfig, MapReadout, corners, farthest_point_indices, read_map_file, write_map_file
+from perception.maps import MapConfig, MapReadout, corners, farthest_point_indices, read_map_file, spread_sample, write_map_file
 from perception.occupancy import OccupancyGrid, occupancy_from_points
 from perception.neural_grid import SparseLatentGrid
 from perception.voxels import VoxelSums
@@ -332,7 +332,7 @@ class NeuralFieldMap(MapReadout):
         size's sample is kept until the map changes (planners that each read the map cost one sample)."""
         self.training.wait()
         if self._readout is not None:
-            return super().points_and_features(n)
+            return spread_sample(self.points(), self.features(), n)
         if n not in self._samples:
             start = self._surface_samples()
             if len(start) > n:

@@ -80,3 +80,17 @@ def test_bad_inputs(rollout):
         m.integrate(frames[0], np.zeros((5, 5, extractor.dim), np.float32))
     with pytest.raises(ValueError, match="channels"):
         m.integrate(frames[0], np.zeros((96, 96, 7), np.float32))
+
+
+def test_sample_is_kept_until_the_next_frame(rollout):
+    _, _, frames, extractor = rollout
+    m = PointCloudMap(extractor)
+    for f in frames[:4]:
+        m.integrate(f, extractor(f))
+    first = m.points_and_features(64)
+    first[0][:] = 0.0  # a caller's copy: changing it leaves the map's sample alone
+    again = m.points_and_features(64)
+    assert not np.array_equal(first[0], again[0]) and np.array_equal(again[0], m.points_and_features(64)[0])
+    m.integrate(frames[4], extractor(frames[4]))
+    grown = m.points_and_features(64)
+    assert not np.array_equal(grown[0], again[0])  # the new frame's points are in the new sample
