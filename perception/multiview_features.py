@@ -29,8 +29,6 @@ from perception.features import FeatureExtractor
 from perception.geometry import backproject, check_frame
 from perception.maps import MapConfig, spread_sample
 
-CONSTRUCTION = "multiview"
-
 
 @dataclass(frozen=True)
 class MultiViewConfig:
