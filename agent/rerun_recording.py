@@ -5,8 +5,9 @@ Entities (world frame Y up, metres; the camera looks down its -Z, as habitat's):
 
 - ``world/camera``: the camera pose (``Transform3D``) and its pinhole (``Pinhole``, RUB axes), with
   ``world/camera/rgb``, ``world/camera/depth`` (metres) and ``world/camera/semantic`` (instance ids);
-- ``world/map``: a sample of the agent's map points, coloured by the relevance of their features to
-  the current step's target (blue = unrelated .. red = the target), every ``map_every`` steps;
+- ``world/map``: a sample of the agent's 3D map points (``world_map``), coloured by the relevance
+  of their features to the current step's target (blue = unrelated .. red = the target), every
+  ``map_every`` steps;
 - ``world/path``: the camera path so far; ``world/waypoints``: the current plan's waypoints, labelled
   with their step numbers;
 - ``plan``: the current plan's text, with the step being driven to.
@@ -20,6 +21,13 @@ import numpy as np
 
 from agent.loop import Agent
 from perception.maps import cosine_relevance
+from perception.multiview_features import ImageTokenMap
+
+
+def world_map(feature_map):
+    """The map whose points are world points (metres): the 3D map inside an ``ImageTokenMap`` (the
+    2D baseline's planner reads image tokens, which are not world points), else ``feature_map``."""
+    return feature_map.map if isinstance(feature_map, ImageTokenMap) else feature_map
 
 
 class RerunRecorder:
@@ -74,7 +82,7 @@ class RerunRecorder:
         self._step += 1
 
     def _log_map(self, agent: Agent, target: str | None) -> None:
-        points, features = agent.map.points_and_features(self.map_points)
+        points, features = world_map(agent.map).points_and_features(self.map_points)
         if len(points) == 0:
             return
         if target is None:

@@ -215,6 +215,7 @@ def test_a_multiview_3d_llm_reads_image_tokens_while_the_policy_plans_on_a_3d_ma
     from agent.location_codec import LocationCodec
     from agent.scene_encoder import SceneEncoderConfig
     from agent.tokenizer import train_tokenizer
+    from agent.rerun_recording import world_map
     from perception.multiview_features import ImageTokenMap
 
     rng, bins = random.Random(0), 16
@@ -242,3 +243,4 @@ def test_a_multiview_3d_llm_reads_image_tokens_while_the_policy_plans_on_a_3d_ma
     world = agent.map.map.points()  # the 3D map the policy plans on
     assert len(world) > 0 and agent.map.occupancy_grid().cells.size > 0
     assert not {tuple(p) for p in tokens.round(4)} & {tuple(p) for p in world.round(4)}
+    assert world_map(agent.map) is agent.map.map and world_map(agent.map.map) is agent.map.map  # what --rerun logs as world/map
