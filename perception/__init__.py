@@ -9,7 +9,7 @@ Imports only ``envs``' small types; never ``agent`` or ``policies``.
 
 from perception.clip_features import ClipFeatureConfig, ClipFeatureExtractor, DenseRecipe
 from perception.color_features import ColorFeatureExtractor
-from perception.features import FeatureExtractor
+from perception.features import FeatureExtractor, LabelFeatures, pixel_features
 from perception.fusion_map import FusionConfig, FusionMap
 from perception.learned_rgb import LearnedRGBExtractor
 from perception.maps import FeatureMap, MapConfig
@@ -30,11 +30,13 @@ __all__ = [
     "FeatureMap",
     "FusionConfig",
     "FusionMap",
+    "LabelFeatures",
     "LearnedRGBExtractor",
     "MapConfig",
     "OccupancyGrid",
     "PointCloudMap",
     "SemanticTextExtractor",
+    "pixel_features",
     "SentenceEncoder",
     "NeuralFieldConfig",
     "NeuralFieldMap",

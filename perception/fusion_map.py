@@ -23,7 +23,7 @@ import open3d as o3d
 from scipy.spatial import cKDTree
 
 from envs.types import Frame
-from perception.features import FeatureExtractor
+from perception.features import FeatureExtractor, pixel_features
 from perception.geometry import backproject, valid_depth_mask
 from perception.maps import MapConfig, MapReadout, read_map_file, write_map_file
 from perception.voxels import VoxelSums
@@ -67,7 +67,7 @@ class FusionMap(MapReadout):
         integrate_tsdf(self._tsdf, frame, self.config.max_depth)
         lifted = backproject(frame, self.config.pixel_stride, self.config.max_depth)
         z = frame.depth.reshape(-1)[lifted.pixels]  # (N,) metres
-        feats = features.reshape(-1, features.shape[2])[lifted.pixels]  # (N, C)
+        feats = pixel_features(features, lifted.pixels)  # (N, C)
         self._features.add(lifted.points, {"feature": feats}, weights=1.0 / np.maximum(z, 0.1))
         self.frames_integrated += 1
         self._surface, self._feature_tree = None, None

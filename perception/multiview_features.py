@@ -49,7 +49,7 @@ def patch_means(features: np.ndarray, grid: int) -> np.ndarray:
         raise ValueError(f"a {h}x{w} image cannot be split into {grid}x{grid} patches")
     rows = np.linspace(0, h, grid + 1).astype(np.int64)  # (grid + 1,) patch edges
     cols = np.linspace(0, w, grid + 1).astype(np.int64)
-    sums = np.add.reduceat(np.add.reduceat(features.astype(np.float32), rows[:-1], axis=0), cols[:-1], axis=1)  # (g, g, C)
+    sums = np.add.reduceat(np.add.reduceat(np.asarray(features, dtype=np.float32), rows[:-1], axis=0), cols[:-1], axis=1)  # (g, g, C)
     counts = np.diff(rows)[:, None] * np.diff(cols)[None, :]  # (g, g)
     return (sums / counts[..., None]).reshape(grid * grid, c)
 

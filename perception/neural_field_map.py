@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from envs.types import Frame
-from perception.features import FeatureExtractor
+from perception.features import FeatureExtractor, pixel_features
 from perception.field_training import FieldTraining, InlineTraining
 from perception.geometry import backproject, valid_depth_mask
 from perception.maps import MapConfig, MapReadout, corners, farthest_point_indices, read_map_file, spread_sample, write_map_file
@@ -250,7 +250,7 @@ class NeuralFieldMap(MapReadout):
         rgb0 = frame.rgb.reshape(-1, 3)[pixel].astype(np.float32) / 255.0  # (U, 3)
         distinct_pixels, pixel_of = np.unique(pixel, return_inverse=True)  # (Q,), (U,)
         with torch.no_grad():
-            pixel_codes = self.decoders.codes_for(torch.from_numpy(features.reshape(-1, features.shape[2])[distinct_pixels]))  # (Q, K)
+            pixel_codes = self.decoders.codes_for(torch.from_numpy(pixel_features(features, distinct_pixels)))  # (Q, K)
             code0 = pixel_codes[torch.from_numpy(pixel_of)]  # (U, K)
             init = torch.zeros(len(vertex_rows), self.field.latent_dim)  # (U, D)
             init[:, 0] = torch.from_numpy(sdf0.astype(np.float32))
@@ -280,7 +280,7 @@ class NeuralFieldMap(MapReadout):
         points = frame.camera_pose.position + rays[:, None, :] * z[:, :, None]  # (R, S, 3)
         target = -offsets * np.linalg.norm(rays, axis=1)[:, None]  # (R, S) distance to the surface along the ray
         rgb = frame.rgb.reshape(-1, 3)[pixels].astype(np.float32) / 255.0
-        feature = features.reshape(-1, features.shape[2])[pixels]
+        feature = pixel_features(features, pixels)
         return (
             torch.from_numpy(points.astype(np.float32)),
             torch.from_numpy(target.astype(np.float32)),

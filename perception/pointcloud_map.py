@@ -12,7 +12,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from envs.types import Frame
-from perception.features import FeatureExtractor
+from perception.features import FeatureExtractor, pixel_features
 from perception.geometry import backproject
 from perception.maps import MapConfig, MapReadout, read_map_file, write_map_file
 from perception.voxels import VoxelSums
@@ -41,7 +41,7 @@ class PointCloudMap(MapReadout):
         self._accept(frame, features)
         lifted = backproject(frame, self.config.pixel_stride, self.config.max_depth)
         colors = frame.rgb.reshape(-1, 3)[lifted.pixels].astype(np.float32)  # (N, 3)
-        feats = features.reshape(-1, features.shape[2])[lifted.pixels]  # (N, C)
+        feats = pixel_features(features, lifted.pixels)  # (N, C)
         self._store.add(lifted.points, {"xyz": lifted.points, "rgb": colors, "feature": feats})
         self.frames_integrated += 1
         self._tree = None

@@ -20,6 +20,7 @@ import numpy as np
 
 from envs.scene import Scene
 from envs.types import Frame
+from perception.features import LabelFeatures
 from perception.text_encoder import SentenceEncoder
 
 
@@ -98,8 +99,9 @@ class SemanticTextExtractor:
         except ValueError:
             return None
 
-    def __call__(self, frame: Frame) -> np.ndarray:
-        """(H, W, C) float32: each pixel's category embedding; zeros where the id has no category."""
+    def __call__(self, frame: Frame) -> LabelFeatures:
+        """(H, W, C) float32 as :class:`LabelFeatures`: each pixel's category embedding (a row of the
+        category table); zeros where the id has no category."""
         if frame.semantic is None:
             raise ValueError(
                 f"frame {frame.step} has no semantic image: SemanticTextExtractor reads ground-truth instance ids, "
@@ -108,7 +110,7 @@ class SemanticTextExtractor:
         ids = frame.semantic  # (H, W) int32
         known = (ids >= 0) & (ids < len(self._row_of_id))  # (H, W) bool
         rows = self._row_of_id[np.where(known, ids, 0)]  # (H, W) int32, 0 = no feature
-        return self._table[rows]  # (H, W, C) float32, a fresh array
+        return LabelFeatures(self._table, rows)  # (H, W, C) float32 read through the rows
 
     def embed_text(self, text: str) -> np.ndarray:
         """(C,) float32 unit embedding of ``text`` as it is (no prompt template), same encoder."""

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from envs.raycast import raycasting_scene
+from perception.features import pixel_features
 from perception.geometry import backproject
 from perception.field_training import BackgroundTraining
 from perception.maps import FeatureMap, MapConfig
@@ -67,7 +68,7 @@ def test_field_converges_on_one_frame(rollout):
     field = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=1))
     field.integrate(frame, features)
     surface = backproject(frame, stride=3)  # true surface points (the renderer's depth is exact)
-    truth = features.reshape(-1, extractor.dim)[surface.pixels]
+    truth = pixel_features(features, surface.pixels)
 
     def errors():
         sdf = np.abs(field.signed_distance(surface.points))

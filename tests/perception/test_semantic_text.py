@@ -12,7 +12,7 @@ from envs.embedded import EmbeddedSimulator
 from envs.house import generate_house
 from envs.simulator import SensorConfig
 from envs.types import Action, Pose
-from perception import FeatureExtractor, SemanticTextExtractor, SentenceEncoder
+from perception import FeatureExtractor, FusionMap, LabelFeatures, MapConfig, PointCloudMap, SemanticTextExtractor, SentenceEncoder, pixel_features
 from perception.semantic_text import SemanticTextConfig
 from perception.text_encoder import SentenceEncoderConfig, default_encoder_path
 
@@ -142,6 +142,37 @@ def test_unlabelled_unknown_and_out_of_table_ids_get_zeros(extractor, house):
     ids = np.array([[0, 1, 5, 4]], dtype=np.int32)
     out = partial(dataclasses.replace(frame, semantic=np.resize(ids, (48, 64)).astype(np.int32)))
     np.testing.assert_array_equal(np.linalg.norm(out[0, :4], axis=-1) > 0, [False, False, True, False])
+
+
+def test_features_are_read_through_the_category_table(extractor, house):
+    """The extractor hands out LabelFeatures: the same values as the dense (H, W, C) array, read by
+    pixel, by slice, by mask or whole, without building that array."""
+    frame = house[1][3]
+    features = extractor(frame)
+    assert isinstance(features, LabelFeatures) and features.ndim == 3
+    dense = np.asarray(features)
+    assert dense.shape == features.shape == (48, 64, 384) and dense.dtype == np.float32
+    labelled = frame.semantic != 0
+    for key in (5, (5, 7), (slice(2, 9), slice(None, None, 3)), labelled, (np.array([0, 47]), np.array([63, 1])), (slice(None), 4, 100), Ellipsis):
+        np.testing.assert_array_equal(features[key], dense[key], err_msg=str(key))
+    pixels = np.random.default_rng(0).choice(48 * 64, size=200, replace=False)
+    np.testing.assert_array_equal(pixel_features(features, pixels), dense.reshape(-1, 384)[pixels])
+    np.testing.assert_array_equal(pixel_features(dense, pixels), dense.reshape(-1, 384)[pixels])
+    assert np.asarray(features, dtype=np.float16).dtype == np.float16
+
+
+@pytest.mark.parametrize("construction", [PointCloudMap, FusionMap])
+def test_maps_built_from_label_features_equal_maps_built_from_dense_ones(extractor, house, construction):
+    lazy, dense = construction(extractor, MapConfig()), construction(extractor, MapConfig())
+    for frame in house[1][:4]:
+        features = extractor(frame)
+        lazy.integrate(frame, features)
+        dense.integrate(frame, np.asarray(features))
+    (p1, f1), (p2, f2) = (lazy.points(), lazy.features()), (dense.points(), dense.features())
+    o1, o2 = np.lexsort(p1.T), np.lexsort(p2.T)  # the fusion map's surface may come in another order
+    assert len(p1) > 100
+    np.testing.assert_array_equal(p1[o1], p2[o2])
+    np.testing.assert_array_equal(f1[o1], f2[o2])
 
 
 def test_frame_without_semantic_raises(extractor, house):
