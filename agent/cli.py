@@ -193,7 +193,10 @@ def _parser() -> argparse.ArgumentParser:
     language.add_argument("--first-house", type=int, default=0, help="seed of the first house (default 0)")
     language.add_argument("--construction", choices=("neural", "fusion", "pointcloud", "multiview"), default="neural",
                           help="map construction of the features (default neural, the agent's); multiview: image patch features with no 3D lifting, the 2D baseline")
-    language.add_argument("--seed", type=int, default=0, help="seed of the exploration and the records (default 0)")
+    language.add_argument("--seed", type=int, default=0, help="seed of the records and, without --map-seed, of the exploration (default 0)")
+    language.add_argument("--map-seed", type=int, default=None,
+                          help="seed of the exploration that builds the maps (default: --seed); with the maps of another dataset copied to "
+                               "--out/maps and their seed here, another --seed writes new records over the same maps")
     language.add_argument("--points", type=int, default=1024, help="map points (and features) kept per scene (default 1024)")
     language.add_argument("--per-house", type=int, default=8, help="records per task per house (default 8; QA gets 3x)")
     language.add_argument("--decompositions", type=int, default=None, help="decompositions per house (default: --per-house)")
@@ -658,6 +661,8 @@ def _language_data(args: argparse.Namespace) -> int:
     for name, low in (("houses", 1), ("first_house", 0), ("seed", 0), ("points", 1), ("per_house", 0), ("size", 8), ("views_per_room", 1), ("bins", 2), ("threads", 1)):
         if getattr(args, name) < low:
             raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if args.map_seed is not None and args.map_seed < 0:
+        raise ValueError(f"--map-seed must be >= 0, got {args.map_seed}")
     if args.decompositions is not None and args.decompositions < 0:
         raise ValueError(f"--decompositions must be >= 0, got {args.decompositions}")
     torch.set_num_threads(args.threads)
@@ -669,7 +674,7 @@ def _language_data(args: argparse.Namespace) -> int:
     houses = list(range(args.first_house, args.first_house + args.houses))
     codec = None if args.bounds is None else LocationCodec(tuple(args.bounds[:3]), tuple(args.bounds[3:]), args.bins)
     summary = write_dataset(args.out, houses, args.construction, args.seed, exploration, language, resume=not args.no_resume, codec=codec,
-                            ray=args.ray, threads=args.threads)
+                            ray=args.ray, threads=args.threads, map_seed=args.map_seed)
     for name, ids in summary.splits.items():
         counts = ", ".join(f"{task} {count}" for task, count in summary.counts[name].items())
         print(f"{name}: {len(ids)} houses, {sum(summary.counts[name].values())} records ({counts}) -> {summary.out_dir / (name + '.jsonl')}")

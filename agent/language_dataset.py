@@ -99,12 +99,14 @@ def write_dataset(
     codec: LocationCodec | None = None,
     ray: str | bool | None = None,
     threads: int = 1,
+    map_seed: int | None = None,
 ) -> DatasetSummary:
     """Map every scene, generate its records and write the dataset (see the module doc).
 
-    ``houses``: a number N (houses 0..N-1) or house seeds / scene ids. ``seed`` seeds the exploration
-    and the records. ``resume``: reuse features files already in ``out_dir/maps`` (else they are
-    rebuilt). ``encoder``: a ``SentenceEncoder`` for the features (default: loaded when a map is built).
+    ``houses``: a number N (houses 0..N-1) or house seeds / scene ids. ``seed`` seeds the records and,
+    unless ``map_seed`` is given, the exploration that builds the maps (another ``seed`` with the
+    same ``map_seed`` writes new records over maps already built). ``resume``: reuse features files
+    already in ``out_dir/maps`` (else they are rebuilt). ``encoder``: a ``SentenceEncoder`` for the features (default: loaded when a map is built).
     ``codec``: one location codec for every record (e.g. a 3D-LLM's fixed scene bounds); None (the
     default) uses each scene's map codec (``SceneFeatures.codec``, the bounds of its map points).
     ``ray``: None makes the scenes here, one after the other; True as tasks on this machine's Ray
@@ -117,15 +119,17 @@ def write_dataset(
     from envs.episode_generator import split_scene_ids
 
     check_construction(construction, SCENE_INPUTS)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    map_seed = seed if map_seed is None else map_seed
+    for name, value in (("seed", seed), ("map_seed", map_seed)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     ids = scene_ids_of(houses)
     out = writable_folder(out_dir)
     maps_dir = writable_folder(out / "maps")
     splits = split_scene_ids(ids, tuple(fractions), SPLITS)
     split_of = {sid: name for name, members in splits.items() for sid in members}
     t0 = time.perf_counter()
-    jobs = (_scene_job(maps_dir, scene_id, split_of[scene_id], construction, seed, exploration, language, resume, codec) for scene_id in ids)
+    jobs = (_scene_job(maps_dir, scene_id, split_of[scene_id], construction, seed, map_seed, exploration, language, resume, codec) for scene_id in ids)
     results: dict[str, SceneData] = {}
     for data in tqdm(_scene_results(jobs, encoder, ray, threads), total=len(ids), desc="scenes", unit="scene", file=sys.stderr, disable=not progress):
         if data.built:
@@ -152,6 +156,7 @@ def write_dataset(
         "code": code_version(),
         "construction": construction,
         "seed": seed,
+        "map_seed": map_seed,
         "scenes": ids,
         "fractions": list(fractions),
         "splits": summary.splits,
@@ -213,10 +218,11 @@ def scene_data(
     features: SceneFeatures | None = None,
     codec: LocationCodec | None = None,
     encoder=None,
+    map_seed: int | None = None,
 ) -> SceneData:
     """Map one scene (unless its ``features`` are given) and make its records; writes nothing, so it
     runs the same here or as a Ray task. ``encoder``: default ``shared_encoder()``, loaded only when
-    a map is built."""
+    a map is built. ``map_seed``: the exploration's seed (default ``seed``, which seeds the records)."""
     from envs.scene_io import resolve_scene
 
     t_scene = time.perf_counter()
@@ -229,7 +235,8 @@ def scene_data(
                 from perception.text_encoder import shared_encoder
 
                 encoder = shared_encoder()
-            features = explore_and_map(scene, construction, exploration, seed, encoder=encoder, simulator=simulator, scene_id=scene_id)
+            map_seed = seed if map_seed is None else map_seed
+            features = explore_and_map(scene, construction, exploration, map_seed, encoder=encoder, simulator=simulator, scene_id=scene_id)
         t_records = time.perf_counter()
         record_codec = features.codec if codec is None else codec
         records = scene_records(scene, simulator, record_codec, seed, language, scene_id, split, f"maps/{map_file_name(scene_id)}")
@@ -240,7 +247,7 @@ def scene_data(
 
 
 def _scene_job(
-    maps_dir: Path, scene_id: str, split: str, construction: str, seed: int, exploration: ExplorationConfig,
+    maps_dir: Path, scene_id: str, split: str, construction: str, seed: int, map_seed: int, exploration: ExplorationConfig,
     language: LanguageDataConfig, resume: bool, codec: LocationCodec | None,
 ) -> dict[str, Any]:
     """The arguments of ``scene_data`` for one scene, its features read from ``maps_dir`` when
@@ -248,9 +255,9 @@ def _scene_job(
     path = maps_dir / map_file_name(scene_id)
     features = None
     if resume and path.exists():
-        _check_reusable(path, scene_id, construction, exploration, seed)
+        _check_reusable(path, scene_id, construction, exploration, map_seed)
         features = SceneFeatures.load(path)
-    return {"scene_id": scene_id, "split": split, "construction": construction, "seed": seed, "exploration": exploration,
+    return {"scene_id": scene_id, "split": split, "construction": construction, "seed": seed, "map_seed": map_seed, "exploration": exploration,
             "language": language, "features": features, "codec": codec}
 
 

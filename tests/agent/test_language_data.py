@@ -108,6 +108,26 @@ def test_resume_reuses_maps_and_rewrites_identical_files(dataset, encoder):
         write_dataset(out, HOUSES, "pointcloud", seed=1, exploration=TINY, language=LANGUAGE, progress=False, encoder=encoder)
 
 
+def test_another_record_seed_writes_new_records_over_the_same_maps(dataset, encoder, tmp_path):
+    """``map_seed``: more decompositions over the maps of an existing dataset (``--seed 1 --map-seed 0``)."""
+    import dataclasses
+    import shutil
+
+    out, _, records = dataset
+    more = tmp_path / "more"
+    shutil.copytree(out / "maps", more / "maps")
+    decompositions = dataclasses.replace(LANGUAGE, captions=0, qa=0, grounding=0, decompositions=3)
+    summary = write_dataset(more, HOUSES, "pointcloud", seed=1, map_seed=0, exploration=TINY, language=decompositions, progress=False, encoder=encoder)
+    assert summary.maps_reused == HOUSES and summary.maps_built == 0
+    new = read_records(more / "train.jsonl")
+    assert len(new) == 3 * len(summary.splits["train"]) and {r["task"] for r in new} == {"decomposition"}
+    assert {r["prompt"] for r in new} != {r["prompt"] for r in records["train"] if r["task"] == "decomposition"}
+    header = json.loads((more / "dataset.json").read_text())
+    assert header["seed"] == 1 and header["map_seed"] == 0
+    with pytest.raises(ValueError, match="other settings"):
+        write_dataset(more, HOUSES, "pointcloud", seed=1, exploration=TINY, language=decompositions, progress=False, encoder=encoder)
+
+
 # ------------------------------------------------------------------------------------------ determinism
 
 
