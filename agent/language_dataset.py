@@ -106,7 +106,8 @@ def write_dataset(
     ``houses``: a number N (houses 0..N-1) or house seeds / scene ids. ``seed`` seeds the records and,
     unless ``map_seed`` is given, the exploration that builds the maps (another ``seed`` with the
     same ``map_seed`` writes new records over maps already built). ``resume``: reuse features files
-    already in ``out_dir/maps`` (else they are rebuilt). ``encoder``: a ``SentenceEncoder`` for the features (default: loaded when a map is built).
+    already in ``out_dir/maps`` (else they are rebuilt). ``encoder``: a ``SentenceEncoder`` for the
+    features (default: loaded when a map is built).
     ``codec``: one location codec for every record (e.g. a 3D-LLM's fixed scene bounds); None (the
     default) uses each scene's map codec (``SceneFeatures.codec``, the bounds of its map points).
     ``ray``: None makes the scenes here, one after the other; True as tasks on this machine's Ray
