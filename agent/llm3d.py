@@ -133,17 +133,18 @@ class SmallLlama:
         return {"kind": self.kind, **asdict(self)}
 
 
-def ordered_embeddings(bins: int, width: int, std: float, centres: int = 16) -> torch.Tensor:
+def ordered_embeddings(bins: int, width: int, std: float, centres: int = 16, generator: torch.Generator | None = None) -> torch.Tensor:
     """(bins, width) initial embeddings of the location tokens that vary smoothly with the bin: a
     random linear map of Gaussian bumps (``centres`` of them, evenly spaced, one spacing wide) at
     each bin centre ``u = (k + 0.5) / bins``, scaled to ``std`` per entry. Embeddings of nearby bins
     start similar and grow apart with distance (and, with tied weights, so do their logits), so a
-    near miss costs less than a far one from the first step."""
+    near miss costs less than a far one from the first step. ``generator`` draws the linear map
+    (default: torch's global generator)."""
     u = (torch.arange(bins, dtype=torch.float32) + 0.5) / bins  # (bins,)
     c = (torch.arange(centres, dtype=torch.float32) + 0.5) / centres  # (centres,)
     phi = torch.exp(-0.5 * ((u[:, None] - c[None]) * centres) ** 2)  # (bins, centres)
     phi = phi / phi.norm(dim=1, keepdim=True)  # unit rows
-    mixing = torch.randn(centres, width) * std  # (centres, width)
+    mixing = torch.randn(centres, width, generator=generator) * std  # (centres, width)
     return phi @ mixing  # (bins, width), entries of variance ~std^2
 
 

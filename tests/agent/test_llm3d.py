@@ -203,11 +203,17 @@ def test_answer_loss_is_cross_entropy_without_smoothing_and_forgives_near_bins_w
 
 
 def test_location_tokens_start_with_embeddings_ordered_by_bin(tokenizer):
-    rows = ordered_embeddings(64, 32, 0.02)
-    assert rows.shape == (64, 32) and 0.01 < float(rows.std()) < 0.04
     cos = torch.nn.functional.cosine_similarity
-    near, far = cos(rows[:-1], rows[1:], dim=1).mean(), cos(rows[:32], rows[32:], dim=1).mean()  # 1 and 32 bins apart
-    assert float(near) > 0.9 and abs(float(far)) < 0.3
+    fars = []
+    for seed in range(20):  # a random linear map: the far cosine varies around 0 from draw to draw
+        rows = ordered_embeddings(64, 32, 0.02, generator=torch.Generator().manual_seed(seed))
+        assert rows.shape == (64, 32) and 0.01 < float(rows.std()) < 0.04
+        near, far = cos(rows[:-1], rows[1:], dim=1).mean(), cos(rows[:32], rows[32:], dim=1).mean()  # 1 and 32 bins apart
+        assert float(near) > 0.9
+        fars.append(abs(float(far)))
+    assert sum(fars) / len(fars) < 0.15
+    again = ordered_embeddings(64, 32, 0.02, generator=torch.Generator().manual_seed(19))
+    assert torch.equal(again, rows)
     model = ThreeDLLM(_config(), tokenizer, seed=0)
     emb = model.lm.get_input_embeddings().weight[model.location_ids]  # (64, H), as built
     near, far = cos(emb[:-1], emb[1:], dim=1).mean(), cos(emb[:32], emb[32:], dim=1).mean()
