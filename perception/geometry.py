@@ -28,15 +28,17 @@ class LiftedPixels:
     origin: np.ndarray
 
 
-def check_frame(frame: Frame, features: np.ndarray | None = None) -> None:
+def check_frame(frame: Frame, features: np.ndarray | None = None, dim: int | None = None) -> None:
     """Raise ``ValueError`` naming the problem when the frame's pose is not finite, or the features
-    do not match the frame's image size."""
+    do not match the frame's image size (or, given ``dim``, the extractor's feature size C)."""
     if not np.isfinite(frame.camera_pose.matrix()).all():
         raise ValueError(f"frame {frame.step}: camera pose is not finite")
     if features is not None:
         h, w = frame.intrinsics.height, frame.intrinsics.width
         if features.ndim != 3 or features.shape[:2] != (h, w):
             raise ValueError(f"frame {frame.step}: features must be (H={h}, W={w}, C), got shape {features.shape}")
+        if dim is not None and features.shape[2] != dim:
+            raise ValueError(f"features have {features.shape[2]} channels, the extractor gives {dim}")
 
 
 def valid_depth_mask(frame: Frame, max_depth: float | None = None) -> np.ndarray:

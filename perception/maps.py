@@ -100,9 +100,7 @@ class MapReadout:
 
     def _accept(self, frame: Frame, features: np.ndarray) -> None:
         """Check a frame and its features before integration; the first frame sets the floor height."""
-        check_frame(frame, features)
-        if features.shape[2] != self.extractor.dim:
-            raise ValueError(f"features have {features.shape[2]} channels, the map's extractor gives {self.extractor.dim}")
+        check_frame(frame, features, self.extractor.dim)
         if self.floor_height is None:
             self.floor_height = floor_height_of(frame, self.config)
 

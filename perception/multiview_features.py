@@ -77,9 +77,7 @@ class MultiViewImageFeatures:
 
     def integrate(self, frame: Frame, features: np.ndarray) -> None:
         """Add the frame's (H, W, C) features as ``grid**2`` patch tokens (its depth only grows ``bounds``)."""
-        check_frame(frame, features)
-        if features.shape[2] != self.extractor.dim:
-            raise ValueError(f"features have {features.shape[2]} channels, the extractor gives {self.extractor.dim}")
+        check_frame(frame, features, self.extractor.dim)
         self._tokens.append(patch_means(features, self.multiview.grid))
         lifted = backproject(frame, self.config.pixel_stride, self.config.max_depth).points  # (N, 3) world
         if len(lifted):
