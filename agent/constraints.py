@@ -26,12 +26,14 @@ import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
 
-def trailing_location_run(input_ids: torch.Tensor, location_ids: torch.Tensor) -> torch.Tensor:
-    """(B, T) ids -> (B,) the number of location tokens at the end of each row (0 when T = 0)."""
+def trailing_location_run(input_ids: torch.Tensor, is_location: torch.Tensor) -> torch.Tensor:
+    """(B, T) ids, is_location (V,) bool over the vocabulary (True = a location token) -> (B,) the
+    number of location tokens at the end of each row (0 when T = 0). A table lookup, not
+    ``torch.isin``: this runs for every generated token."""
     b, t = input_ids.shape
     if t == 0:
         return torch.zeros(b, dtype=torch.long, device=input_ids.device)
-    is_loc = torch.isin(input_ids, location_ids.to(input_ids.device))  # (B, T)
+    is_loc = is_location.to(input_ids.device)[input_ids]  # (B, T)
     # index + 1 of the last non-location token (0 if none) -> length of the trailing location run
     positions = torch.arange(1, t + 1, device=input_ids.device).expand(b, t)
     return t - torch.where(is_loc, 0, positions).max(dim=1).values  # (B,)
@@ -78,7 +80,7 @@ class LocationGroupProcessor(LogitsProcessor):
         b, t = input_ids.shape
         device = scores.device
         loc_ids, is_loc_vocab = self._vocab_mask(scores.shape[-1], device)  # (L,), (V,)
-        run = trailing_location_run(input_ids.to(device), loc_ids)  # (B,)
+        run = trailing_location_run(input_ids.to(device), is_loc_vocab)  # (B,)
         if t == 0:
             forced = torch.zeros(b, dtype=torch.bool, device=device)
         else:

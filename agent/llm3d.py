@@ -67,6 +67,7 @@ from agent.location_pointer import (
     location_phrase,
     phrase_relevance,
     pointer_positions,
+    unit_features,
 )
 from agent.pointer_targets import group_targets, pointer_target_loss
 from agent.scene_encoder import SceneEncoder, SceneEncoderConfig, SceneEncoding, check_scene_inputs, codec_bounds
@@ -438,12 +439,12 @@ class ThreeDLLM(nn.Module):
             )
         return out
 
-    def _phrase_relevance(self, features: torch.Tensor, mask: torch.Tensor, rows: list[int], texts: list[str], prompts: Sequence[str]) -> torch.Tensor:
-        """features (B, N, C) map features, mask (B, N); for each group, its row and the answer text
-        before it -> (G, N) standardised cosines to the group's phrase (``location_phrase``)."""
+    def _phrase_relevance(self, unit: torch.Tensor, mask: torch.Tensor, rows: list[int], texts: list[str], prompts: Sequence[str]) -> torch.Tensor:
+        """unit (B, N, C) map features scaled to unit length (:func:`unit_features`), mask (B, N);
+        for each group, its row and the answer text before it -> (G, N) standardised cosines to the
+        group's phrase (``location_phrase``)."""
         phrases = [location_phrase(text, prompts[r]) for r, text in zip(rows, texts)]
-        unit = nn.functional.normalize(features[rows].to(self.device).float(), dim=-1)  # (G, N, C)
-        return phrase_relevance(unit, self.embed_phrases(phrases), mask[rows])  # (G, N)
+        return phrase_relevance(unit[rows], self.embed_phrases(phrases), mask[rows])  # (G, N)
 
     def _pointer_logits(self, logits, hidden, encoding, points, features, bounds, batch, prompts, step_masks=None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher forcing: logits (B, L, V) with the pointer head applied where labels are location
@@ -458,7 +459,7 @@ class ThreeDLLM(nn.Module):
             group_of = list(zip(at.row.tolist(), (at.start + 1).tolist()))  # (T,)
             groups = sorted(set(group_of))  # (G,)
             texts = [self.tokenizer.decode(batch.input_ids[r, :first][labels[r, :first] >= 0].tolist(), skip_special_tokens=True) for r, first in groups]
-            per_group = self._phrase_relevance(features, encoding.mask, [r for r, _ in groups], texts, prompts)  # (G, N)
+            per_group = self._phrase_relevance(unit_features(features, self.device), encoding.mask, [r for r, _ in groups], texts, prompts)  # (G, N)
             index = {g: i for i, g in enumerate(groups)}
             relevance = per_group[torch.tensor([index[g] for g in group_of], device=per_group.device)]  # (T, N)
         log_alpha = self.pointer.log_weights(hidden[at.row, at.start], keys[at.row], encoding.mask[at.row], relevance)  # (T, N)
@@ -645,10 +646,11 @@ class ThreeDLLM(nn.Module):
                     keys, coords = self._pointer_inputs(encoding, points, bounds)
                     relevance = None
                     if self.pointer.uses_phrases:
+                        unit = unit_features(features, self.device)  # (B, N, C), once for the whole answer
 
                         def relevance(rows: list[int], ids: list[list[int]]) -> torch.Tensor:
                             texts = [self.tokenizer.decode(row_ids, skip_special_tokens=True) for row_ids in ids]
-                            return self._phrase_relevance(features, encoding.mask, rows, texts, prompts)
+                            return self._phrase_relevance(unit, encoding.mask, rows, texts, prompts)
 
                     pointer = PointerLogitsProcessor(self.pointer, keys, encoding.mask, coords, self.location_ids, hidden, relevance)
                     processors.append(pointer)

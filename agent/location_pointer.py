@@ -59,6 +59,9 @@ MASKED = -1e4
 """Score of padded points: finite, so empty scenes give no NaN (their pointer is replaced by the LM's)."""
 
 
+FLOOR_NATS = 80.0
+"""Terms further than this below a sum's largest are counted as this far below (:func:`floored_logsumexp`)."""
+
 STEP_NUMBER = re.compile(r"^\s*\d+\.\s*")
 
 
@@ -90,6 +93,17 @@ class PointerConfig:
         return config_from_dict(cls, {"condition_on": "xy", **data})
 
 
+def floored_logsumexp(x: torch.Tensor, dim: int, keepdim: bool = False) -> torch.Tensor:
+    """``torch.logsumexp(x, dim)`` with every term more than ``FLOOR_NATS`` below the largest counted
+    as that far below. Such terms hold less than n e^-80 of the sum, nothing in float32, but ``exp``
+    of an argument below about -88 takes a slow path on CPUs (20-45 times slower per element, measured
+    here), and the Gaussian kernels over 64 bins are mostly such terms. Each slice along ``dim`` needs
+    one finite value; the gradient is the softmax of the unfloored terms."""
+    top = x.amax(dim=dim, keepdim=True).detach()  # (..., 1, ...)
+    out = (x - top).clamp(min=-FLOOR_NATS).exp().sum(dim=dim, keepdim=True).log() + top
+    return out if keepdim else out.squeeze(dim)
+
+
 def bin_table(location_ids: Sequence[int], size: int, device: torch.device | str | None = None) -> torch.Tensor:
     """(size,) long: a token id's location bin (``location_ids`` are in bin order), -1 for other tokens."""
     ids = torch.as_tensor(list(location_ids), dtype=torch.long, device=device)
@@ -114,13 +128,19 @@ def location_phrase(answer_before: str, prompt: str) -> str:
     return phrase or " ".join(LOCATION_TOKEN.sub(" ", prompt).split())
 
 
-def phrase_relevance(unit_features: torch.Tensor, embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """unit_features (T, N, C) (rows of zeros for featureless points), embeddings (T, C) unit phrase
-    embeddings, mask (T, N) real points -> (T, N) cosines standardised over each scene's real points
-    (0 on padding). Raw cosines of a sentence embedding spread little (a tv's 3 points at 0.46 against
+def unit_features(features: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """Map features (..., N, C) -> float32 on ``device``, each scaled to unit length (rows of zeros stay
+    zero): the form :func:`phrase_relevance` reads."""
+    return nn.functional.normalize(features.to(device).float(), dim=-1)
+
+
+def phrase_relevance(unit: torch.Tensor, embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """unit (T, N, C) unit-length map features (:func:`unit_features`; rows of zeros for featureless
+    points), embeddings (T, C) unit phrase embeddings, mask (T, N) real points -> (T, N) cosines
+    standardised over each scene's real points (0 on padding). Raw cosines of a sentence embedding spread little (a tv's 3 points at 0.46 against
     a median of 0.34 for "find the tv"); standardised they stand 2-3 deviations out whatever the
     phrasing, so one learned scale fits every phrase."""
-    cos = torch.einsum("tnc,tc->tn", unit_features, embeddings.to(unit_features.dtype)).float()  # (T, N)
+    cos = torch.einsum("tnc,tc->tn", unit, embeddings.to(unit.dtype)).float()  # (T, N)
     m = mask.float()
     count = m.sum(dim=1, keepdim=True).clamp(min=1.0)  # (T, 1)
     mean = (cos * m).sum(dim=1, keepdim=True) / count
@@ -170,32 +190,58 @@ class LocationPointer(nn.Module):
         return -((at[:, None, :] - centres[..., None]) ** 2) * inv - log_z[..., None]  # (T, N, J)
 
     def log_normalisers(self, coords: torch.Tensor) -> torch.Tensor:
-        """coords (B, N, 3) bin units -> (B, N, 3) log of each point's kernel summed over all bins, per
-        axis: fixed for a scene, so generation computes them once (``location_log_probs(log_z=)``)."""
+        """coords (B, N, 3) bin units -> (B, N, 3) log of each point's kernel summed over all bins, per axis."""
         inv = 1.0 / (2.0 * self.log_sigma.exp().float() ** 2)  # (3,)
         grid = torch.arange(self.bins, device=coords.device, dtype=torch.float32)  # (bins,)
-        return torch.logsumexp(-((grid - coords.float()[..., None]) ** 2) * inv[:, None], dim=-1)  # (B, N, 3, bins) -> (B, N, 3)
+        return floored_logsumexp(-((grid - coords.float()[..., None]) ** 2) * inv[:, None], dim=-1)  # (B, N, 3, bins) -> (B, N, 3)
+
+    def log_kernels(self, coords: torch.Tensor) -> torch.Tensor:
+        """coords (B, N, 3) bin units -> (B, 3, bins, N): log K_a(j; c_pa) for every axis a, bin j and
+        point p, normalised over the bins. Fixed for a scene, so generation computes it once
+        (:meth:`table_log_probs`); points last, so a mixture sums over contiguous memory."""
+        b, n, _ = coords.shape
+        sigma = self.log_sigma.exp().float().repeat(b * n)  # (B*N*3,) x, y, z per point
+        grid = torch.arange(self.bins, device=coords.device, dtype=torch.float32).expand(b * n * 3, -1)  # (B*N*3, bins)
+        centres, log_z = coords.float().reshape(-1, 1), self.log_normalisers(coords).reshape(-1, 1)  # (B*N*3, 1) each
+        table = self._log_kernel(grid, centres, sigma, log_z).view(b, n, 3, self.bins)  # (B, N, 3, bins)
+        return table.permute(0, 2, 3, 1).contiguous()  # (B, 3, bins, N)
 
     def location_log_probs(
-        self, log_alpha: torch.Tensor, coords: torch.Tensor, axis: torch.Tensor, previous: torch.Tensor, log_z: torch.Tensor | None = None
+        self, log_alpha: torch.Tensor, coords: torch.Tensor, axis: torch.Tensor, previous: torch.Tensor
     ) -> torch.Tensor:
         """log P_pointer over the bins of the next token: log alpha (T, N) of the triple, coords (T, N, 3)
         bin units, axis (T,) 0/1/2 (x/y/z), previous (T, 2) the triple's x and y bins written so far
-        (ignored where the axis does not need them), log_z (T, N, 3) the points' kernel normalisers
-        (:meth:`log_normalisers`; computed here when not given) -> (T, bins)."""
+        (ignored where the axis does not need them) -> (T, bins). Kernels are computed for these T rows
+        alone (training: each position its own scene row); :meth:`table_log_probs` reads them from a table."""
         sigma = self.log_sigma.exp()  # (3,)
-        if log_z is None:
-            log_z = self.log_normalisers(coords)  # (T, N, 3)
-        log_w = log_alpha  # (T, N)
-        for a in self.conditioned_axes:  # condition on the bins of the triple already written
-            seen = (axis > a)[:, None]  # (T, 1)
-            k = self._log_kernel(previous[:, a : a + 1].float(), coords[..., a], sigma[a].expand(len(axis)), log_z[..., a])[..., 0]  # (T, N)
-            log_w = log_w + torch.where(seen, k, 0.0)
+        log_z = self.log_normalisers(coords)  # (T, N, 3)
+        written = {
+            a: self._log_kernel(previous[:, a : a + 1].float(), coords[..., a], sigma[a].expand(len(axis)), log_z[..., a])[..., 0]
+            for a in self.conditioned_axes
+        }  # axis -> (T, N) log K at the bin written on it
         pick = axis[:, None, None].expand(-1, coords.shape[1], 1)  # (T, N, 1)
         centres, centre_z = coords.gather(2, pick)[..., 0], log_z.gather(2, pick)[..., 0]  # (T, N), (T, N)
         grid = torch.arange(self.bins, device=coords.device, dtype=torch.float32).expand(len(axis), -1)  # (T, bins)
-        joint = log_w[..., None] + self._log_kernel(grid, centres, sigma[axis], centre_z)  # (T, N, bins)
-        return joint.logsumexp(dim=1) - log_w.logsumexp(dim=1, keepdim=True)  # (T, bins)
+        return self._mixture(log_alpha, axis, written, self._log_kernel(grid, centres, sigma[axis], centre_z))
+
+    def table_log_probs(self, log_alpha: torch.Tensor, log_kernels: torch.Tensor, axis: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """As :meth:`location_log_probs`, with the points' kernels read from ``log_kernels`` (T, 3, bins, N)
+        (:meth:`log_kernels` of the rows' scenes) instead of computed -> (T, bins)."""
+        rows = torch.arange(len(axis), device=axis.device)  # (T,)
+        written = {a: log_kernels[rows, a, previous[:, a]] for a in self.conditioned_axes}  # axis -> (T, N) at the bin written
+        return self._mixture(log_alpha, axis, written, log_kernels[rows, axis].transpose(1, 2))  # kernels (T, N, bins)
+
+    @staticmethod
+    def _mixture(log_alpha: torch.Tensor, axis: torch.Tensor, written: dict[int, torch.Tensor], log_kernel: torch.Tensor) -> torch.Tensor:
+        """log alpha (T, N); axis (T,); written: conditioned axis -> (T, N) log K of each point at the
+        bin written on it (used where ``axis`` is past it); log_kernel (T, N, bins) on the axis written
+        next (a transposed view of (T, bins, N) makes the sum over points run on contiguous memory)
+        -> (T, bins) log P of the mixture, conditioned on the bins written."""
+        log_w = log_alpha  # (T, N)
+        for a, k in written.items():
+            log_w = log_w + torch.where((axis > a)[:, None], k, 0.0)
+        joint = log_w[..., None] + log_kernel  # (T, N, bins), in log_kernel's memory order
+        return floored_logsumexp(joint, dim=1) - floored_logsumexp(log_w, dim=1, keepdim=True)  # (T, bins)
 
     def mix(
         self, logits: torch.Tensor, hidden: torch.Tensor, log_pointer: torch.Tensor, location_ids: torch.Tensor, has_points: torch.Tensor
@@ -273,12 +319,11 @@ class PointerLogitsProcessor(LogitsProcessor):
     computed afresh (at x) or kept (y, z) and the row gets the mixed log-probabilities. Other rows
     keep the LM's scores: the pointer only moves mass among location tokens, so below that share it
     could change nothing a greedy decoder picks, and text tokens cost no pass over the points. The
-    mixture is taken over the points within ``PRUNE_NATS`` of the best weight. The weights computed
-    where each triple started are kept: :meth:`group_weights` gives them per written group."""
+    points' kernels are tabulated once (:meth:`LocationPointer.log_kernels`), so a location token
+    costs one pass over the points. The weights computed where each triple started are kept:
+    :meth:`group_weights` gives them per written group."""
 
     MIN_LOCATION_MASS = 1e-3
-    PRUNE_NATS = 30.0
-    """Points whose weight is this far (log) below the best are left out of the mixture."""
 
     def __init__(
         self,
@@ -294,23 +339,32 @@ class PointerLogitsProcessor(LogitsProcessor):
             raise ValueError("this pointer head has a phrase prior: give relevance(rows, ids so far) -> (rows, N)")
         self.relevance = relevance
         self.pointer = pointer
-        self.keys, self.mask, self.coords = keys, mask, coords
+        self.keys, self.mask = keys, mask
         self.location_ids = torch.as_tensor(list(location_ids), device=keys.device)
-        self.bin_of = bin_table(location_ids, int(self.location_ids.max()) + 1, keys.device)
+        self.bin_of = bin_table(location_ids, int(self.location_ids.max()) + 1, keys.device)  # (V,) grown to the vocabulary on use
+        self.is_location = self.bin_of >= 0  # (V,)
         self.store = store
         # uniform over each scene's points until a triple starts (only a sampled, unlikely x meets it)
         self.log_alpha = torch.zeros(mask.shape, device=keys.device).masked_fill(~mask, MASKED).log_softmax(dim=-1)  # (B, N)
         self._started: dict[tuple[int, int], torch.Tensor] = {}  # (row, new tokens so far) -> (N,) log-weights computed there
         with torch.no_grad():
-            self.log_z = pointer.log_normalisers(coords)  # (B, N, 3), fixed for the scenes
+            self.log_kernels = pointer.log_kernels(coords)  # (B, 3, bins, N), fixed for the scenes
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         """input_ids (B, T) new ids so far, scores (B, V) -> (B, V): log-probabilities on the rows the
         head works on, the LM's scores elsewhere."""
         if input_ids.shape[0] != self.keys.shape[0]:
             raise ValueError(f"the pointer head decodes one row per scene ({self.keys.shape[0]}), got {input_ids.shape[0]} rows; use num_beams=1")
-        axis = trailing_location_run(input_ids, self.location_ids) % 3  # (B,)
+        if len(self.bin_of) < scores.shape[1]:  # a bin for every id of the vocabulary, -1 = not a location
+            self.bin_of = bin_table(self.location_ids.tolist(), scores.shape[1], scores.device)
+            self.is_location = self.bin_of >= 0
         mass = scores.float().log_softmax(dim=-1)[:, self.location_ids].logsumexp(dim=-1).exp()  # (B,)
+        locating = mass >= self.MIN_LOCATION_MASS  # (B,)
+        if input_ids.shape[1]:  # a triple can be under way only after a location token
+            locating = locating | self.is_location[input_ids[:, -1]]
+        if not bool(locating.any()):
+            return scores
+        axis = trailing_location_run(input_ids, self.is_location) % 3  # (B,)
         active = (axis > 0) | (mass >= self.MIN_LOCATION_MASS)  # (B,)
         if not bool(active.any()):
             return scores
@@ -331,16 +385,12 @@ class PointerLogitsProcessor(LogitsProcessor):
         for a in (0, 1):  # bin of the token written (axis - a) steps ago: the triple's x, then y
             back = (axis - a).clamp(min=1)  # (A,) steps back, >= 1
             written = ids.gather(1, (t - back).clamp(min=0)[:, None])[:, 0] if t else torch.zeros_like(axis)
-            found = self.bin_of[written.clamp(max=len(self.bin_of) - 1)].clamp(min=0)
+            found = self.bin_of[written].clamp(min=0)
             previous[:, a] = torch.where(axis > a, found, 0)
-        log_alpha, coords, log_z = self.log_alpha[rows], self.coords[rows], self.log_z[rows]  # (A, N), (A, N, 3), (A, N, 3)
-        near_best = log_alpha >= log_alpha.max(dim=1, keepdim=True).values - self.PRUNE_NATS  # (A, N)
-        k = int(near_best.sum(dim=1).max())
-        if k < log_alpha.shape[1]:  # the points that carry the mass (the rest hold < N e^-PRUNE_NATS of it)
-            log_alpha, index = log_alpha.topk(k, dim=1)  # (A, k)
-            coords = coords.gather(1, index[..., None].expand(-1, -1, 3))  # (A, k, 3)
-            log_z = log_z.gather(1, index[..., None].expand(-1, -1, 3))  # (A, k, 3)
-        log_pointer = self.pointer.location_log_probs(log_alpha, coords, axis, previous, log_z)  # (A, bins)
+        every = len(rows) == len(active)  # (no copy of the table then)
+        log_alpha = self.log_alpha if every else self.log_alpha[rows]  # (A, N)
+        log_kernels = self.log_kernels if every else self.log_kernels[rows]  # (A, 3, bins, N)
+        log_pointer = self.pointer.table_log_probs(log_alpha, log_kernels, axis, previous)  # (A, bins)
         mixed = self.pointer.mix(scores[rows], hidden[rows], log_pointer, self.location_ids, self.mask[rows].any(dim=1))  # (A, V)
         out = scores.float().clone()
         out[rows] = mixed

@@ -9,7 +9,7 @@ import torch
 
 from agent.llm3d import POINTER_FILE, SmallLlama, ThreeDLLM, ThreeDLLMConfig
 from agent.location_codec import LocationCodec
-from agent.location_pointer import LocationPointer, PointerConfig, location_phrase, pointer_positions
+from agent.location_pointer import LocationPointer, PointerConfig, floored_logsumexp, location_phrase, pointer_positions
 from agent.scene_encoder import SceneEncoderConfig, neighbour_mean
 from agent.tokenizer import train_tokenizer
 from tests.agent.corpus import sentences_with_locations
@@ -80,6 +80,36 @@ def test_pointer_mixture_follows_points_and_conditions_on_written_bins():
     assert log_p.argmax(dim=1).tolist() == [2, 3, 10, 9]  # x of the likelier point; y, z of the point whose x was written
     mass = log_p[0].exp()  # each point's share lies within a bin of its own
     assert abs(mass[1:4].sum().item() - 0.7) < 0.01 and abs(mass[11:14].sum().item() - 0.3) < 0.01
+
+
+@pytest.mark.parametrize("condition_on", ["", "x", "xy"])
+def test_kernel_table_gives_the_computed_mixture(condition_on):
+    # generation reads the kernels from a per-scene table; training computes them per position
+    generator = torch.Generator().manual_seed(0)
+    pointer = LocationPointer(PointerConfig(sigma=1.2, condition_on=condition_on), hidden=4, point_dim=4, bins=16)
+    coords = torch.rand(2, 40, 3, generator=generator) * 20 - 2  # (B, N, 3) bins, some outside 0..15
+    table = pointer.log_kernels(coords)  # (B, 3, bins, N)
+    assert table.shape == (2, 3, 16, 40)
+    assert torch.allclose(table.logsumexp(dim=2), torch.zeros(2, 3, 40), atol=1e-5)  # each point's kernel sums to 1
+    rows, axis = torch.tensor([0, 1, 1, 0, 1, 0]), torch.tensor([0, 1, 2, 2, 0, 1])
+    previous = torch.randint(0, 16, (6, 2), generator=generator)
+    log_alpha = (torch.randn(6, 40, generator=generator) * 5).log_softmax(dim=1)
+    with torch.no_grad():
+        computed = pointer.location_log_probs(log_alpha, coords[rows], axis, previous)  # (6, bins)
+        read = pointer.table_log_probs(log_alpha, table[rows], axis, previous)
+    assert torch.allclose(computed, read, atol=1e-5)
+    assert torch.allclose(read.logsumexp(dim=1), torch.zeros(6), atol=1e-5)
+
+
+def test_floored_logsumexp_matches_logsumexp_and_its_gradient():
+    x = torch.cat([torch.randn(3, 50) * 3, torch.full((3, 20), -1e4), -torch.rand(3, 30) * 900], dim=1).requires_grad_()
+    floored = floored_logsumexp(x, dim=1)
+    exact = torch.logsumexp(x, dim=1)
+    assert torch.allclose(floored, exact, atol=1e-6)
+    (g_floored,) = torch.autograd.grad(floored.sum(), x)
+    (g_exact,) = torch.autograd.grad(exact.sum(), x)
+    assert torch.allclose(g_floored, g_exact, atol=1e-7)
+    assert floored_logsumexp(x, dim=0, keepdim=True).shape == (1, 100)
 
 
 def test_z_follows_the_written_x_not_the_floor_height_by_default():
