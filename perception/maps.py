@@ -124,10 +124,21 @@ class MapReadout:
         return cosine_relevance(self.features(), self.extractor.embed_text(text))
 
     def occupancy_grid(self) -> OccupancyGrid:
-        """Surface points rasterised for an agent of the config's height and climb (``occupancy``)."""
-        c = self.config
-        floor = self.floor_height if self.floor_height is not None else 0.0
-        return occupancy_from_points(self.points(), floor, c.voxel_size, c.max_climb, c.agent_height)
+        """Surface points (``_occupancy_points``) rasterised for an agent of the config's height and
+        climb (``occupancy``). The grid is kept until the next integrated frame (the policy, the
+        explorer and the recorder each read it in one step) and its cells are read-only."""
+        cached = getattr(self, "_occupancy", None)
+        if cached is None or cached[0] != self.frames_integrated:
+            c = self.config
+            floor = self.floor_height if self.floor_height is not None else 0.0
+            grid = occupancy_from_points(self._occupancy_points(), floor, c.voxel_size, c.max_climb, c.agent_height)
+            grid.cells.flags.writeable = False
+            cached = self._occupancy = (self.frames_integrated, grid)
+        return cached[1]
+
+    def _occupancy_points(self) -> np.ndarray:
+        """(M, 3) world points (metres) the occupancy grid is built from: ``points()``."""
+        return self.points()
 
     def to_open3d(self):
         """The map's points as an ``open3d.geometry.PointCloud`` with colours."""

@@ -39,7 +39,6 @@ from perception.features import FeatureExtractor, pixel_features
 from perception.field_training import FieldTraining, InlineTraining
 from perception.geometry import backproject, valid_depth_mask
 from perception.maps import MapConfig, MapReadout, corners, farthest_point_indices, read_map_file, spread_sample, write_map_file
-from perception.occupancy import OccupancyGrid, occupancy_from_points
 from perception.neural_grid import SparseLatentGrid
 from perception.voxels import VoxelSums
 
@@ -350,12 +349,10 @@ class NeuralFieldMap(MapReadout):
         further); None while the map is empty."""
         return corners(self._surface_samples())
 
-    def occupancy_grid(self) -> OccupancyGrid:
-        """The top-down grid from the surface voxels' mean depth points (within a voxel of the
-        surface; no projection or decoding, so it costs O(voxels) numpy, cheap enough per step)."""
-        c = self.config
-        floor = self.floor_height if self.floor_height is not None else 0.0
-        return occupancy_from_points(self._surface_samples(), floor, c.voxel_size, c.max_climb, c.agent_height)
+    def _occupancy_points(self) -> np.ndarray:
+        """The occupancy grid's points: the surface voxels' mean depth points (within a voxel of the
+        surface; no projection or decoding, so the grid costs O(voxels) numpy, cheap enough per step)."""
+        return self._surface_samples()
 
     def _surface_samples(self) -> np.ndarray:
         """(M, 3) float32 mean depth point of each surface voxel: where ``points()`` starts."""

@@ -1,11 +1,13 @@
 """The direct-reconstruction map on a rollout in a generated house: geometry against the simulator's
-navigability, open-vocabulary query precision, sampling, save/load and bad inputs."""
+navigability, open-vocabulary query precision, sampling, save/load and bad inputs; the occupancy
+grid's cache, for it and the neural field."""
 
 import numpy as np
 import pytest
 
 from perception.maps import FeatureMap
-from perception.occupancy import FREE, OCCUPIED
+from perception.neural_field_map import NeuralFieldMap
+from perception.occupancy import FREE, OCCUPIED, UNKNOWN
 from perception.pointcloud_map import PointCloudMap
 from perception.evaluation import object_categories_in, query_precision
 from tests.perception.rollout import integrated_map, states_where_navigable
@@ -94,3 +96,18 @@ def test_sample_is_kept_until_the_next_frame(rollout):
     m.integrate(frames[4], extractor(frames[4]))
     grown = m.points_and_features(64)
     assert not np.array_equal(grown[0], again[0])  # the new frame's points are in the new sample
+
+
+@pytest.mark.parametrize("construction", [PointCloudMap, NeuralFieldMap])
+def test_occupancy_grid_is_kept_until_the_next_frame_and_read_only(construction, rollout):
+    _, _, frames, extractor = rollout
+    m = construction(extractor)
+    for f in frames[:4]:
+        m.integrate(f, extractor(f))
+    grid = m.occupancy_grid()
+    assert m.occupancy_grid() is grid  # the policy, the explorer and the recorder share one per step
+    with pytest.raises(ValueError, match="read-only"):
+        grid.cells[0, 0] = FREE
+    m.integrate(frames[4], extractor(frames[4]))
+    grown = m.occupancy_grid()
+    assert grown is not grid and (grown.cells != UNKNOWN).sum() > (grid.cells != UNKNOWN).sum()
