@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.types import Frame
-from perception.features import FeatureExtractor
+from perception.features import FeatureExtractor, LabelFeatures
 from perception.geometry import backproject, check_frame
 from perception.maps import MapConfig, spread_sample
 
@@ -41,16 +41,26 @@ class MultiViewConfig:
             raise ValueError(f"MultiViewConfig.grid must be an integer >= 1, got {self.grid!r}")
 
 
-def patch_means(features: np.ndarray, grid: int) -> np.ndarray:
-    """(H, W, C) features -> (grid * grid, C) float32 means over a grid of near-equal patches, row by
-    row from the image's top left (H and W must be >= ``grid``)."""
+def patch_means(features: np.ndarray | LabelFeatures, grid: int) -> np.ndarray:
+    """(H, W, C) features, an array or :class:`LabelFeatures`, -> (grid * grid, C) float32 means over a
+    grid of near-equal patches, row by row from the image's top left (H and W must be >= ``grid``).
+    Label features are pooled as each patch's count of every table row times the table, so their
+    (H, W, C) array is never built."""
     h, w, c = features.shape
     if h < grid or w < grid:
         raise ValueError(f"a {h}x{w} image cannot be split into {grid}x{grid} patches")
     rows = np.linspace(0, h, grid + 1).astype(np.int64)  # (grid + 1,) patch edges
     cols = np.linspace(0, w, grid + 1).astype(np.int64)
+    counts = np.diff(rows)[:, None] * np.diff(cols)[None, :]  # (g, g) pixels per patch
+    if isinstance(features, LabelFeatures):
+        k = len(features.table)
+        patch_row = np.repeat(np.arange(grid), np.diff(rows))  # (H,) the patch row of each image row
+        patch_col = np.repeat(np.arange(grid), np.diff(cols))  # (W,)
+        patch = patch_row[:, None] * grid + patch_col[None, :]  # (H, W) patch index, row by row
+        uses = np.bincount((patch * k + features.rows).reshape(-1), minlength=grid * grid * k).reshape(grid * grid, k)  # (g*g, K)
+        means = (uses / counts.reshape(-1, 1)) @ features.table.astype(np.float64)  # (g*g, C)
+        return means.astype(np.float32)
     sums = np.add.reduceat(np.add.reduceat(np.asarray(features, dtype=np.float32), rows[:-1], axis=0), cols[:-1], axis=1)  # (g, g, C)
-    counts = np.diff(rows)[:, None] * np.diff(cols)[None, :]  # (g, g)
     return (sums / counts[..., None]).reshape(grid * grid, c)
 
 

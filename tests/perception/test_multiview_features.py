@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from envs.types import Pose
+from perception.features import LabelFeatures
 from perception.multiview_features import MultiViewConfig, MultiViewImageFeatures, patch_centres, patch_means
 from perception.pointcloud_map import PointCloudMap
 
@@ -25,6 +26,15 @@ def test_patch_means_average_each_patch():
     assert np.allclose(means[:, 0], np.arange(9)) and np.allclose(means[:, 1], 2 * np.arange(9))
     with pytest.raises(ValueError, match="cannot be split into 8x8"):
         patch_means(features[:5], 8)
+
+
+def test_patch_means_of_label_features_match_their_dense_array():
+    rng = np.random.default_rng(0)
+    labels = LabelFeatures(rng.normal(size=(6, 5)).astype(np.float32), rng.integers(0, 6, size=(11, 13)))  # H, W not multiples of 4
+    np.testing.assert_allclose(patch_means(labels, 4), patch_means(np.asarray(labels), 4), rtol=1e-5, atol=1e-6)
+    assert patch_means(labels, 4).dtype == np.float32
+    with pytest.raises(ValueError, match="cannot be split into 12x12"):
+        patch_means(labels, 12)
 
 
 def test_patch_centres_row_by_row():
