@@ -61,7 +61,7 @@ def patch_means(features: np.ndarray | LabelFeatures, grid: int) -> np.ndarray:
         means = (uses / counts.reshape(-1, 1)) @ features.table.astype(np.float64)  # (g*g, C)
         return means.astype(np.float32)
     sums = np.add.reduceat(np.add.reduceat(np.asarray(features, dtype=np.float32), rows[:-1], axis=0), cols[:-1], axis=1)  # (g, g, C)
-    return (sums / counts[..., None]).reshape(grid * grid, c)
+    return (sums / counts[..., None]).reshape(grid * grid, c).astype(np.float32)  # float32 / int64 counts is float64
 
 
 def patch_centres(grid: int) -> np.ndarray:

@@ -32,7 +32,7 @@ def test_patch_means_of_label_features_match_their_dense_array():
     rng = np.random.default_rng(0)
     labels = LabelFeatures(rng.normal(size=(6, 5)).astype(np.float32), rng.integers(0, 6, size=(11, 13)))  # H, W not multiples of 4
     np.testing.assert_allclose(patch_means(labels, 4), patch_means(np.asarray(labels), 4), rtol=1e-5, atol=1e-6)
-    assert patch_means(labels, 4).dtype == np.float32
+    assert patch_means(labels, 4).dtype == patch_means(np.asarray(labels), 4).dtype == np.float32
     with pytest.raises(ValueError, match="cannot be split into 12x12"):
         patch_means(labels, 12)
 
