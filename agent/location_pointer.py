@@ -137,9 +137,9 @@ def unit_features(features: torch.Tensor, device: torch.device | str | None = No
 def phrase_relevance(unit: torch.Tensor, embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """unit (T, N, C) unit-length map features (:func:`unit_features`; rows of zeros for featureless
     points), embeddings (T, C) unit phrase embeddings, mask (T, N) real points -> (T, N) cosines
-    standardised over each scene's real points (0 on padding). Raw cosines of a sentence embedding spread little (a tv's 3 points at 0.46 against
-    a median of 0.34 for "find the tv"); standardised they stand 2-3 deviations out whatever the
-    phrasing, so one learned scale fits every phrase."""
+    standardised over each scene's real points (0 on padding). Raw cosines of a sentence embedding
+    spread little (a tv's 3 points at 0.46 against a median of 0.34 for "find the tv"); standardised
+    they stand 2-3 deviations out whatever the phrasing, so one learned scale fits every phrase."""
     cos = torch.einsum("tnc,tc->tn", unit, embeddings.to(unit.dtype)).float()  # (T, N)
     m = mask.float()
     count = m.sum(dim=1, keepdim=True).clamp(min=1.0)  # (T, 1)

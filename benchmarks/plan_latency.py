@@ -120,11 +120,13 @@ def main() -> None:
 
         # the two alternate, so drifts of a shared machine's speed fall on both; the ratio is the
         # median of the pairs' ratios
-        pairs = [(timed(plain, 1), timed(prefixed, 1)[0]) for _ in range(args.repeats)]
-        assert pairs[-1][0][1].shape[1] - plain_ids.shape[1] == args.tokens
-        t_plain = statistics.median(p[0][0] for p in pairs)
-        t_prefix = statistics.median(p[1] for p in pairs)
-        ratio = statistics.median(p[0][0] / p[1] for p in pairs)  # tokens/s with the prefix / without
+        pairs = []  # (seconds without the prefix, seconds with it)
+        for _ in range(args.repeats):
+            t_plain, out = timed(plain, 1)
+            pairs.append((t_plain, timed(prefixed, 1)[0]))
+        assert out.shape[1] - plain_ids.shape[1] == args.tokens
+        t_plain, t_prefix = (statistics.median(p[i] for p in pairs) for i in (0, 1))
+        ratio = statistics.median(plain_s / prefix_s for plain_s, prefix_s in pairs)  # tokens/s with the prefix / without
         t_encoder, _ = timed(lambda: model.prefix(pts, feats, mask, bounds), args.repeats)
         with_prefix, without = args.tokens / t_prefix, args.tokens / t_plain
         print(f"generation of {args.tokens} tokens: with the 3D prefix {with_prefix:.0f} tokens/s ({t_prefix * 1e3:.0f} ms, "
