@@ -98,14 +98,8 @@ class SparseLatentGrid:
         weights = weights / total.clamp_min(1e-9)
         # the weighted sum of the 8 corner rows in one pass, never materialising (N, 8, D); unallocated
         # corners read row 0 at weight 0
-        rows = rows.clamp_min(0)
-        if not sparse_grad:
-            return F.embedding_bag(rows, self.latents, per_sample_weights=weights, mode="sum"), known  # (N, D)
-        # each distinct row read once, so the sparse gradient holds U rows, not N * 8 (neighbouring
-        # points share corners: SparseAdam's coalesce and the backward then handle a fraction of them)
-        distinct, within = torch.unique(rows, return_inverse=True)  # (U,), (N, 8)
-        read = F.embedding(distinct, self.latents, sparse=True)  # (U, D)
-        return F.embedding_bag(within, read, per_sample_weights=weights, mode="sum"), known  # (N, D)
+        blended = F.embedding_bag(rows.clamp_min(0), self.latents, per_sample_weights=weights, mode="sum", sparse=sparse_grad)
+        return blended, known  # (N, D)
 
     def _corners_of(self, cell_ijk: np.ndarray) -> np.ndarray:
         """(N, 3) int64 cell coordinates -> (N, 8) vertex rows of their corners (-1 where unallocated):

@@ -44,24 +44,6 @@ def test_trilinear_interpolation_is_exact_for_linear_functions():
     assert not known_far.any() and float(far.detach().abs().sum()) == 0.0
 
 
-def test_sparse_gradient_holds_each_read_row_once_with_the_dense_values():
-    grid = SparseLatentGrid(vertex_size=0.1, dim=3)
-    rng = np.random.default_rng(1)
-    points = torch.from_numpy(rng.uniform(-0.3, 0.3, size=(500, 3))).float()  # many points per cell
-    grid.allocate_cells(points.numpy())
-    with torch.no_grad():
-        grid.latents[: len(grid)] = torch.from_numpy(rng.normal(size=(len(grid), 3))).float()
-    target = torch.from_numpy(rng.normal(size=(500, 3))).float()
-    grads = {}
-    for sparse in (True, False):
-        grid.latents.grad = None
-        latent, _ = grid.interpolate(points, sparse_grad=sparse)
-        ((latent - target) ** 2).sum().backward()
-        grads[sparse] = grid.latents.grad
-    assert grads[True].is_sparse and grads[True]._indices().shape[1] <= len(grid)  # each read row once, not 500 x 8
-    np.testing.assert_allclose(grads[True].to_dense().numpy(), grads[False].numpy(), atol=1e-5)
-
-
 def test_cells_already_allocated_cost_nothing_and_keep_their_latents():
     grid = SparseLatentGrid(vertex_size=0.1, dim=1)
     points = np.array([[0.05, 0.05, 0.05], [0.15, 0.05, 0.05]])
