@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -112,11 +113,7 @@ class MapReadout:
         """Up to ``n`` map points spread by farthest-point sampling over position and feature
         (``spread_sample``), with their features. The sample is kept until the next integrated frame
         (``frames_integrated``), so planners that each read the map in one step cost one sample."""
-        key = (n, self.frames_integrated)
-        cached = getattr(self, "_sample", None)
-        if cached is None or cached[0] != key:
-            cached = self._sample = (key, spread_sample(self.points(), self.features(), n))
-        points, features = cached[1]
+        points, features = self._kept_for_frame("_sample", n, lambda: spread_sample(self.points(), self.features(), n))
         return points.copy(), features.copy()
 
     def text_relevance(self, text: str) -> np.ndarray:
@@ -127,13 +124,23 @@ class MapReadout:
         """Surface points (``_occupancy_points``) rasterised for an agent of the config's height and
         climb (``occupancy``). The grid is kept until the next integrated frame (the policy, the
         explorer and the recorder each read it in one step) and its cells are read-only."""
-        cached = getattr(self, "_occupancy", None)
-        if cached is None or cached[0] != self.frames_integrated:
+
+        def build() -> OccupancyGrid:
             c = self.config
             floor = self.floor_height if self.floor_height is not None else 0.0
             grid = occupancy_from_points(self._occupancy_points(), floor, c.voxel_size, c.max_climb, c.agent_height)
             grid.cells.flags.writeable = False
-            cached = self._occupancy = (self.frames_integrated, grid)
+            return grid
+
+        return self._kept_for_frame("_occupancy", None, build)
+
+    def _kept_for_frame(self, slot: str, key: Any, build: Callable[[], Any]) -> Any:
+        """``build()``, kept in attribute ``slot`` until the map integrates another frame or ``key`` changes."""
+        stamp = (key, self.frames_integrated)
+        cached = getattr(self, slot, None)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, build())
+            setattr(self, slot, cached)
         return cached[1]
 
     def _occupancy_points(self) -> np.ndarray:
