@@ -2,7 +2,9 @@
 
 A learnable sparse latent grid (``perception.neural_grid``, vertices every ``vertex_size`` metres)
 read by trilinear interpolation, and small decoders (``FieldDecoders``) from a point's latent to its
-signed distance, colour and feature. It is trained **online**, frame by frame:
+signed distance, colour and feature (both, with their optimisers, in ``perception.neural_field``'s
+``NeuralField``, which lives where its training runs: ``perception.field_training``). It is trained
+**online**, frame by frame:
 
 1. *Allocate*: the corners of the grid cells where the frame's depth lands (and a truncation
    distance in front of it) get latents.
@@ -26,107 +28,22 @@ decoded there.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from envs.types import Frame
-from perception.features import FeatureExtractor, pixel_features
+from perception.features import FeatureExtractor
 from perception.field_training import FieldTraining, InlineTraining
-from perception.geometry import backproject, valid_depth_mask
+from perception.geometry import backproject
 from perception.maps import MapConfig, MapReadout, corners, farthest_point_indices, read_map_file, spread_sample, write_map_file
-from perception.neural_grid import SparseLatentGrid
+from perception.neural_field import FieldDecoders, NeuralField, NeuralFieldConfig
 from perception.voxels import VoxelSums
 
+__all__ = ["CONSTRUCTION", "FieldDecoders", "NeuralFieldConfig", "NeuralFieldMap"]
+
 CONSTRUCTION = "neural"
-
-
-@dataclass(frozen=True)
-class NeuralFieldConfig:
-    """The field and its online optimisation (lengths in metres).
-
-    - ``vertex_size``: spacing of the latent grid's vertices.
-    - ``geometry_dim`` / ``code_dim``: latent channels for geometric detail / the feature code; every
-      latent also holds one signed-distance and three colour channels.
-    - ``hidden``: width of the decoders' hidden layers.
-    - ``truncation``: half-width of the band around the measured depth where rays are sampled and
-      signed distances are supervised.
-    - ``rays_per_step``, ``samples_per_ray``, ``steps_per_frame``: the bounded work per frame.
-    - ``grid_lr``, ``decoder_lr``: learning rates of the latents (SparseAdam) and decoders (Adam).
-    - ``color_weight``, ``feature_weight``: loss weights relative to the signed-distance loss.
-    - ``seed``: decoder initialisation and ray sampling.
-    """
-
-    vertex_size: float = 0.1
-    geometry_dim: int = 8
-    code_dim: int = 32
-    hidden: int = 32
-    truncation: float = 0.1
-    rays_per_step: int = 1024
-    samples_per_ray: int = 8
-    steps_per_frame: int = 2
-    grid_lr: float = 0.02
-    decoder_lr: float = 2e-3
-    color_weight: float = 0.5
-    feature_weight: float = 1.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("vertex_size", "truncation", "grid_lr", "decoder_lr"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"NeuralFieldConfig.{name} must be positive, got {getattr(self, name)}")
-        for name in ("code_dim", "hidden", "rays_per_step", "samples_per_ray"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"NeuralFieldConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.steps_per_frame < 0 or self.geometry_dim < 0:
-            raise ValueError("NeuralFieldConfig.steps_per_frame and geometry_dim must be >= 0")
-
-    @property
-    def latent_dim(self) -> int:
-        """D: signed distance (1) + colour (3) + geometry detail + feature code."""
-        return 4 + self.geometry_dim + self.code_dim
-
-
-class FieldDecoders(nn.Module):
-    """Latent (N, D) -> signed distance, colour, feature.
-
-    Each head is the latent's own channel(s) plus a small MLP's residual whose last layer starts at
-    zero, so a freshly initialised latent decodes to exactly its fusion initialisation:
-    signed distance = (latent[0] + r0) * truncation, colour = latent[1:4] + r[1:4] (0..1), and
-    feature = basis(code) + mlp(code) for the last ``code_dim`` channels (the linear ``basis`` is
-    what new codes are fitted to).
-    """
-
-    def __init__(self, config: NeuralFieldConfig, feature_dim: int) -> None:
-        super().__init__()
-        self.config = config
-        g, k, h = 4 + config.geometry_dim, config.code_dim, config.hidden
-        self.geometry = nn.Sequential(nn.Linear(g, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 4))
-        self.basis = nn.Linear(k, feature_dim, bias=False)
-        self.feature_mlp = nn.Sequential(nn.Linear(k, 2 * h), nn.ReLU(), nn.Linear(2 * h, feature_dim))
-        nn.init.orthogonal_(self.basis.weight)  # (C, K) orthonormal columns: pinv is the transpose at first
-        for head in (self.geometry[-1], self.feature_mlp[-1]):
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
-
-    def signed_distance_and_color(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, D) latents -> ((N,) signed distance in metres, (N, 3) colour in 0..1)."""
-        g = latent[:, : 4 + self.config.geometry_dim]  # (N, 4 + G)
-        out = g[:, :4] + self.geometry(g)  # (N, 4)
-        return out[:, 0] * self.config.truncation, out[:, 1:4]
-
-    def feature(self, latent: torch.Tensor) -> torch.Tensor:
-        """(N, D) latents -> (N, C) features (not normalised)."""
-        code = latent[:, -self.config.code_dim :]  # (N, K)
-        return self.basis(code) + self.feature_mlp(code)
-
-    def codes_for(self, features: torch.Tensor) -> torch.Tensor:
-        """(N, C) features -> (N, K) codes whose ``basis`` image is closest to them (least squares)."""
-        return features @ torch.linalg.pinv(self.basis.weight.detach()).T
 
 
 class NeuralFieldMap(MapReadout):
@@ -139,179 +56,70 @@ class NeuralFieldMap(MapReadout):
         field: NeuralFieldConfig = NeuralFieldConfig(),
         training: FieldTraining | None = None,
     ) -> None:
-        """``training``: where each frame's allocation and gradient steps run (``InlineTraining``,
-        the default, or ``BackgroundTraining``: ``perception.field_training``); the field is the same.
-        Every read of the field waits for the queued work first; ``training.wait()`` does it alone
-        (``steps_taken`` and ``last_losses`` are then up to date)."""
+        """``training``: where the field (a ``NeuralField``) lives and each frame's allocation and
+        gradient steps run: ``InlineTraining`` (the default), ``BackgroundTraining`` (a mapping
+        thread) or ``ProcessTraining`` (a mapping process); see ``perception.field_training``. The
+        field is the same. Every read of the field runs after the queued work; ``training.wait()``
+        waits alone."""
         self.extractor = extractor
         self.training: FieldTraining = InlineTraining() if training is None else training
         self.config = config
         self.field = field
         self.floor_height = config.floor_height
         self.frames_integrated = 0
-        self.steps_taken = 0
-        self.last_losses: dict[str, float] = {}  # the last gradient step's losses, for monitoring
-        self.grid = SparseLatentGrid(field.vertex_size, field.latent_dim)
-        with torch.random.fork_rng():  # seeded decoder initialisation without touching global RNG state
-            torch.manual_seed(field.seed)
-            self.decoders = FieldDecoders(field, extractor.dim)
-        self._rng = np.random.default_rng(field.seed)
+        self.training.start(NeuralField(field, extractor.dim, config))
         self._surface = VoxelSums(config.voxel_size)  # mean depth point per surface voxel: points() starts there
         self._readout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (points, colours, features)
         self._samples: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # points_and_features(n) by n, until the map changes
-        self._grid_optimizer = torch.optim.SparseAdam([self.grid.latents], lr=field.grid_lr)
-        self._decoder_optimizer = torch.optim.Adam(self.decoders.parameters(), lr=field.decoder_lr)
 
     def __len__(self) -> int:
         return len(self.points())
+
+    @property
+    def vertices(self) -> int:
+        """Allocated vertices of the field's latent grid (after the queued work)."""
+        return self.training.call("status")["vertices"]
+
+    @property
+    def steps_taken(self) -> int:
+        """Gradient steps the field has taken (after the queued work)."""
+        return self.training.call("status")["steps_taken"]
+
+    @property
+    def last_losses(self) -> dict[str, float]:
+        """The last gradient step's losses (after the queued work), for monitoring."""
+        return self.training.call("status")["losses"]
 
     # ------------------------------------------------------------------------------------ building
 
     def integrate(self, frame: Frame, features: np.ndarray) -> None:
         """Add the frame's depth points to the surface voxels (what ``occupancy_grid`` and ``bounds``
-        read), then allocate and initialise the frame's vertices and take the configured gradient
-        steps on rays from this frame (see module doc) with ``training``. ``features``: (H, W, C)
-        from ``extractor``; neither they nor the frame may be changed afterwards."""
+        read), then hand the field the frame to allocate and initialise its vertices and take the
+        configured gradient steps on its rays (see module doc), with ``training``. ``features``:
+        (H, W, C) from ``extractor``; neither they nor the frame may be changed afterwards."""
         self._accept(frame, features)
         lifted = backproject(frame, self.config.pixel_stride, self.config.max_depth)
         if len(lifted.points):
             self._surface.add(lifted.points, {"xyz": lifted.points})
-        self.training.submit(lambda: self._train_on(frame, features, lifted.points, lifted.pixels))
+        self.training.submit("train_on", frame, features, lifted.points, lifted.pixels)
         self.frames_integrated += 1
         self._readout, self._samples = None, {}
 
     def optimise_on(self, frame: Frame, features: np.ndarray) -> dict[str, float]:
         """One gradient step on rays sampled from ``frame`` (already integrated); returns the losses."""
-        self.training.wait()
         self._readout, self._samples = None, {}
-        return self._step_on(frame, features)
-
-    def _train_on(self, frame: Frame, features: np.ndarray, points: np.ndarray, pixels: np.ndarray) -> None:
-        """One frame's field work: allocation and initialisation, then ``steps_per_frame`` steps."""
-        if len(points):
-            self._allocate(frame, features, points, pixels)
-        for _ in range(self.field.steps_per_frame):
-            self._step_on(frame, features)
-
-    def _step_on(self, frame: Frame, features: np.ndarray) -> dict[str, float]:
-        batch = self._ray_batch(frame, features)
-        if batch is None:
-            return {}
-        points, target_sdf, rgb, feature = batch  # (R, S, 3), (R, S), (R, 3), (R, C)
-        r, s = target_sdf.shape
-        trunc = self.field.truncation
-        latent, known = self.grid.interpolate(points.reshape(-1, 3))  # (R*S, D), (R*S,)
-        sdf, color = self.decoders.signed_distance_and_color(latent)  # (R*S,), (R*S, 3)
-        known = known.reshape(r, s)
-        if not known.any():  # cannot happen after _allocate, but never average an empty set
-            return {}
-        sdf_loss = ((sdf.reshape(r, s) - target_sdf).abs() / trunc)[known].mean()
-        surface = known[:, 0]  # (R,) sample 0 of every ray is its measured surface point
-        color_loss = (color.reshape(r, s, 3)[:, 0] - rgb).abs().sum(dim=1)[surface].mean()
-        has_feature = surface & (feature.norm(dim=1) > 0)
-        predicted = self.decoders.feature(latent.reshape(r, s, -1)[has_feature, 0])  # (F, C)
-        feature_loss = (1.0 - F.cosine_similarity(predicted, feature[has_feature], dim=1)).mean() if has_feature.any() else sdf_loss * 0.0
-        loss = sdf_loss + self.field.color_weight * color_loss + self.field.feature_weight * feature_loss
-        self._grid_optimizer.zero_grad(set_to_none=True)
-        self._decoder_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self._grid_optimizer.step()
-        self._decoder_optimizer.step()
-        self.steps_taken += 1
-        self.last_losses = {"sdf": sdf_loss.item(), "color": color_loss.item(), "feature": feature_loss.item()}
-        return self.last_losses
-
-    def _allocate(self, frame: Frame, features: np.ndarray, points: np.ndarray, pixels: np.ndarray) -> None:
-        """Allocate the corners of the cells at each depth point and ``truncation`` in front of it;
-        initialise the new vertices from the frame's observation (module doc, step 2)."""
-        origin = frame.camera_pose.position
-        toward_camera = origin - points  # (N, 3)
-        toward_camera /= np.maximum(np.linalg.norm(toward_camera, axis=1, keepdims=True), 1e-9)
-        samples = np.concatenate([points, points + self.field.truncation * toward_camera])  # (2N, 3)
-        source = np.concatenate([pixels, pixels])  # (2N,) the pixel each sample came from
-        old_rows = self.grid.latents.shape[0]
-        in_new_cell, rows, fresh = self.grid.allocate_cells(samples)  # (P,), (P, 8), (K,)
-        if self.grid.grew:
-            self._grid_optimizer = _regrown_sparse_adam(self._grid_optimizer, self.grid.latents, old_rows)
-        if len(fresh) == 0:
-            return
-        first_fresh = int(fresh.min())  # fresh rows are appended: every row >= this one is new
-        use = rows >= first_fresh  # (P, 8) corner samples that initialise a new vertex
-        sample_of, corner_of = np.nonzero(use)
-        vertex_rows = rows[sample_of, corner_of]  # (U,)
-        sample_of = in_new_cell[sample_of]  # (U,) index into samples
-        vertex_world = self.grid.vertex_positions_of(vertex_rows)  # (U, 3)
-        pose = frame.camera_pose
-        vertex_depth = -((vertex_world - pose.position) @ pose.rotation_matrix)[:, 2]  # (U,) along the camera axis
-        pixel = source[sample_of]  # (U,)
-        trunc = self.field.truncation
-        sdf0 = np.clip(frame.depth.reshape(-1)[pixel] - vertex_depth, -trunc, trunc) / trunc  # (U,) in truncation units
-        rgb0 = frame.rgb.reshape(-1, 3)[pixel].astype(np.float32) / 255.0  # (U, 3)
-        distinct_pixels, pixel_of = np.unique(pixel, return_inverse=True)  # (Q,), (U,)
-        with torch.no_grad():
-            pixel_codes = self.decoders.codes_for(torch.from_numpy(pixel_features(features, distinct_pixels)))  # (Q, K)
-            code0 = pixel_codes[torch.from_numpy(pixel_of)]  # (U, K)
-            init = torch.zeros(len(vertex_rows), self.field.latent_dim)  # (U, D)
-            init[:, 0] = torch.from_numpy(sdf0.astype(np.float32))
-            init[:, 1:4] = torch.from_numpy(rgb0)
-            init[:, -self.field.code_dim :] = code0
-            local = torch.from_numpy(vertex_rows - first_fresh)  # (U,) rows among the new ones
-            sums = torch.zeros(len(self.grid) - first_fresh, self.field.latent_dim).index_add_(0, local, init)
-            counts = torch.zeros(len(self.grid) - first_fresh).index_add_(0, local, torch.ones(len(local)))
-            self.grid.latents[first_fresh : len(self.grid)] = sums / counts.clamp_min(1.0)[:, None]
-
-    def _ray_batch(self, frame: Frame, features: np.ndarray):
-        """Rays sampled from the frame's valid depth: sample points (R, S, 3) (sample 0 at the
-        measured surface, the others stratified across the truncation band), their target signed
-        distances along the ray (R, S), and the rays' colours (R, 3) and features (R, C); None when
-        the frame has no valid depth."""
-        valid = np.flatnonzero(valid_depth_mask(frame, self.config.max_depth))
-        if len(valid) == 0:
-            return None
-        f = self.field
-        pixels = self._rng.choice(valid, size=min(f.rays_per_step, len(valid)), replace=False)  # (R,)
-        r, s = len(pixels), f.samples_per_ray
-        rays = frame.intrinsics.ray_directions().reshape(-1, 3)[pixels] @ frame.camera_pose.rotation_matrix.T  # (R, 3) world, unit z-depth
-        depth = frame.depth.reshape(-1)[pixels].astype(np.float64)  # (R,)
-        strata = (np.arange(s - 1) + self._rng.random((r, s - 1))) / (s - 1)  # (R, S-1) in [0, 1)
-        offsets = np.concatenate([np.zeros((r, 1)), (2.0 * strata - 1.0) * f.truncation], axis=1)  # (R, S) z offsets
-        z = depth[:, None] + offsets  # (R, S) z-depth of every sample
-        points = frame.camera_pose.position + rays[:, None, :] * z[:, :, None]  # (R, S, 3)
-        target = -offsets * np.linalg.norm(rays, axis=1)[:, None]  # (R, S) distance to the surface along the ray
-        rgb = frame.rgb.reshape(-1, 3)[pixels].astype(np.float32) / 255.0
-        feature = pixel_features(features, pixels)
-        return (
-            torch.from_numpy(points.astype(np.float32)),
-            torch.from_numpy(target.astype(np.float32)),
-            torch.from_numpy(rgb),
-            torch.from_numpy(np.ascontiguousarray(feature, dtype=np.float32)),
-        )
+        return self.training.call("step_on", frame, features)
 
     # ------------------------------------------------------------------------------------ reading
 
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """(N,) float32 signed distance (metres, positive in front of surfaces) at world points (N, 3);
         NaN where the field knows nothing."""
-        self.training.wait()
-        q = torch.from_numpy(np.atleast_2d(np.asarray(points, np.float32)))
-        out = np.full(len(q), np.nan, np.float32)
-        with torch.no_grad():
-            for chunk in _chunks(len(q)):
-                latent, known = self.grid.interpolate(q[chunk], sparse_grad=False)
-                sdf, _ = self.decoders.signed_distance_and_color(latent)
-                out[chunk] = np.where(known.numpy(), sdf.numpy(), np.nan)
-        return out
+        return self.training.call("signed_distance", points)
 
     def query(self, points: np.ndarray) -> np.ndarray:
         """(N, C) float32 unit features decoded at world points (N, 3); zeros where the field knows nothing."""
-        self.training.wait()
-        q = torch.from_numpy(np.atleast_2d(np.asarray(points, np.float32)))
-        out = np.zeros((len(q), self.extractor.dim), np.float32)
-        with torch.no_grad():
-            for chunk in _chunks(len(q)):
-                latent, known = self.grid.interpolate(q[chunk], sparse_grad=False)
-                out[chunk] = (F.normalize(self.decoders.feature(latent), dim=1) * known[:, None]).numpy()
-        return out
+        return self.training.call("query", points)
 
     def points(self) -> np.ndarray:
         return self._read()[0]
@@ -329,7 +137,6 @@ class NeuralFieldMap(MapReadout):
         with their features. Samples the surface voxels first (features decoded where the voxels'
         depth points lie) and projects and decodes only those, so it costs O(n), not O(map); each
         size's sample is kept until the map changes (planners that each read the map cost one sample)."""
-        self.training.wait()
         if self._readout is not None:
             return spread_sample(self.points(), self.features(), n)
         if n not in self._samples:
@@ -338,7 +145,7 @@ class NeuralFieldMap(MapReadout):
                 pool = np.random.default_rng(0).choice(len(start), size=min(len(start), 4 * n), replace=False)
                 start = start[pool]
                 start = start[farthest_point_indices(start, n, self.query(start))]
-            points = self._project_to_surface(start)
+            points = self.training.call("project_to_surface", start)
             self._samples[n] = (points, self.query(points))
         points, features = self._samples[n]
         return points.copy(), features.copy()
@@ -359,84 +166,33 @@ class NeuralFieldMap(MapReadout):
         return self._surface.mean("xyz").astype(np.float32) if len(self._surface) else np.zeros((0, 3), np.float32)
 
     def _read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        self.training.wait()
         if self._readout is None:
-            points = self._project_to_surface(self._surface_samples())
-            with torch.no_grad():
-                latent, _ = self.grid.interpolate(torch.from_numpy(points), sparse_grad=False)
-                _, color = self.decoders.signed_distance_and_color(latent)
-            colors = np.clip(color.numpy() * 255.0, 0, 255).astype(np.uint8)
-            self._readout = (points, colors, self.query(points))
+            self._readout = self.training.call("surface_readout", self._surface_samples())
         return self._readout
-
-    def _project_to_surface(self, points: np.ndarray, iterations: int = 2) -> np.ndarray:
-        """Newton steps p <- p - sdf(p) grad / |grad|^2 (each at most ``truncation`` long) onto the
-        field's zero level set; points where the field is unknown or no surface lies within a voxel
-        after the steps are dropped. (M, 3) -> (M', 3) float32."""
-        keep_all = []
-        for chunk in _chunks(len(points)):
-            p = torch.from_numpy(points[chunk])
-            for _ in range(iterations):
-                p = p.detach().requires_grad_(True)
-                latent, known = self.grid.interpolate(p, sparse_grad=False)
-                sdf, _ = self.decoders.signed_distance_and_color(latent)
-                (grad,) = torch.autograd.grad(sdf.sum(), p)
-                step = sdf[:, None] * grad / grad.pow(2).sum(dim=1, keepdim=True).clamp_min(1e-6)  # (n, 3)
-                step = step * (self.field.truncation / step.norm(dim=1, keepdim=True).clamp_min(self.field.truncation))
-                p = p.detach() - step.detach()
-            with torch.no_grad():
-                latent, known = self.grid.interpolate(p, sparse_grad=False)
-                sdf, _ = self.decoders.signed_distance_and_color(latent)
-            keep = known & (sdf.abs() < self.config.voxel_size)
-            keep_all.append(p[keep].numpy())
-        return np.concatenate(keep_all) if keep_all else np.zeros((0, 3), np.float32)
 
     # ------------------------------------------------------------------------------------ files
 
     def save(self, path: str | Path) -> Path:
         """Write grid, decoders and surface samples to one ``.npz`` (the optimiser's moments are not
         kept: a loaded map that integrates more frames restarts them)."""
-        self.training.wait()
         s = self._surface
         arrays = {
-            "vertex_keys": self.grid.index.keys,
-            "cell_keys": self.grid.cells.keys,
-            "latents": self.grid.latents.detach().numpy()[: len(self.grid)],
+            **self.training.call("arrays"),
             "surface_keys": s.keys,
             "surface_weight": s.weight,
             "surface_xyz": s.channels.get("xyz", np.zeros((0, 3), np.float32)),
-            **{f"decoder__{k}": v.detach().numpy() for k, v in self.decoders.state_dict().items()},
         }
         extra = {"floor_height": self.floor_height, "frames_integrated": self.frames_integrated, "steps_taken": self.steps_taken, "field": asdict(self.field)}
         return write_map_file(path, CONSTRUCTION, self.extractor.dim, self.config, arrays, extra)
 
     @classmethod
-    def load(cls, path: str | Path, extractor: FeatureExtractor) -> "NeuralFieldMap":
-        """A map saved by ``save``; fails loudly when ``extractor`` gives another feature size."""
+    def load(cls, path: str | Path, extractor: FeatureExtractor, training: FieldTraining | None = None) -> "NeuralFieldMap":
+        """A map saved by ``save`` (its field placed by ``training``, as in ``__init__``); fails
+        loudly when ``extractor`` gives another feature size."""
         header, arrays = read_map_file(path, CONSTRUCTION, extractor.dim)
-        m = cls(extractor, MapConfig(**header["config"]), NeuralFieldConfig(**header["field"]))
-        m.floor_height, m.frames_integrated, m.steps_taken = header["floor_height"], header["frames_integrated"], header["steps_taken"]
-        m.decoders.load_state_dict({k[len("decoder__"):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("decoder__")})
-        m.grid = SparseLatentGrid.from_arrays(m.field.vertex_size, arrays["vertex_keys"], arrays["latents"], arrays["cell_keys"])
-        m._grid_optimizer = torch.optim.SparseAdam([m.grid.latents], lr=m.field.grid_lr)
+        m = cls(extractor, MapConfig(**header["config"]), NeuralFieldConfig(**header["field"]), training)
+        m.floor_height, m.frames_integrated = header["floor_height"], header["frames_integrated"]
+        m.training.call("load_arrays", {k: v for k, v in arrays.items() if not k.startswith("surface_")}, header["steps_taken"])
         channels = {"xyz": arrays["surface_xyz"]} if len(arrays["surface_keys"]) else {}
         m._surface = VoxelSums.from_arrays(m.config.voxel_size, arrays["surface_keys"], arrays["surface_weight"], channels)
         return m
-
-
-def _regrown_sparse_adam(old: torch.optim.SparseAdam, latents: torch.nn.Parameter, old_rows: int) -> torch.optim.SparseAdam:
-    """A SparseAdam over the grown ``latents`` that keeps the old rows' moments and step count."""
-    new = torch.optim.SparseAdam([latents], lr=old.param_groups[0]["lr"])
-    (param,) = old.param_groups[0]["params"]
-    state = old.state.get(param)
-    if state:
-        new.state[latents] = {
-            "step": state["step"],
-            "exp_avg": torch.cat([state["exp_avg"], torch.zeros(latents.shape[0] - old_rows, latents.shape[1])]),
-            "exp_avg_sq": torch.cat([state["exp_avg_sq"], torch.zeros(latents.shape[0] - old_rows, latents.shape[1])]),
-        }
-    return new
-
-
-def _chunks(n: int, size: int = 65536) -> list[slice]:
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]

@@ -9,7 +9,7 @@ import torch
 from envs.raycast import raycasting_scene
 from perception.features import pixel_features
 from perception.geometry import backproject
-from perception.field_training import BackgroundTraining
+from perception.field_training import BackgroundTraining, ProcessTraining
 from perception.maps import FeatureMap, MapConfig
 from perception.neural_field_map import NeuralFieldConfig, NeuralFieldMap
 from perception.neural_grid import SparseLatentGrid
@@ -87,9 +87,9 @@ def test_a_frame_seen_again_allocates_nothing(rollout):
     scene, sim, frames, extractor = rollout
     field = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=0))
     field.integrate(frames[0], extractor(frames[0]))
-    vertices = len(field.grid)
+    vertices = field.vertices
     field.integrate(frames[0], extractor(frames[0]))
-    assert len(field.grid) == vertices > 0
+    assert field.vertices == vertices > 0
 
 
 @pytest.fixture
@@ -101,13 +101,14 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def test_background_training_builds_the_same_field(rollout, one_torch_thread):
-    """A mapping thread (BackgroundTraining) runs the same gradient steps in the same order: the
-    latents and read-out points equal inline training's exactly; the occupancy grid is current as
-    soon as integrate returns."""
+@pytest.mark.parametrize("kind", [BackgroundTraining, ProcessTraining])
+def test_background_training_builds_the_same_field(rollout, one_torch_thread, kind, tmp_path):
+    """A mapping thread (BackgroundTraining) or process (ProcessTraining) runs the same gradient
+    steps in the same order: the saved latents and decoders and the read-out points equal inline
+    training's exactly; the occupancy grid is current as soon as integrate returns."""
     scene, sim, frames, extractor = rollout
     inline = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=2))
-    background = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=2), training=BackgroundTraining())
+    background = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=2), training=kind())
     for frame in frames[:4]:
         features = extractor(frame)
         inline.integrate(frame, features)
@@ -118,9 +119,16 @@ def test_background_training_builds_the_same_field(rollout, one_torch_thread):
     assert background.steps_taken == inline.steps_taken == 8
     np.testing.assert_array_equal(points, expected_points)
     np.testing.assert_array_equal(features, expected_features)
-    n = len(inline.grid)
-    assert len(background.grid) == n
-    assert torch.equal(background.grid.latents.detach()[:n], inline.grid.latents.detach()[:n])
+    saved = np.load(background.save(tmp_path / "background.npz"))
+    expected = np.load(inline.save(tmp_path / "inline.npz"))
+    assert sorted(saved.files) == sorted(expected.files)
+    for name in expected.files:
+        np.testing.assert_array_equal(saved[name], expected[name], err_msg=name)
+    background.training.close()
+    # closed, the training keeps its field: the next frame goes on from it
+    background.integrate(frames[4], extractor(frames[4]))
+    inline.integrate(frames[4], extractor(frames[4]))
+    np.testing.assert_array_equal(background.points_and_features(64)[1], inline.points_and_features(64)[1])
     background.training.close()
 
 
@@ -139,15 +147,17 @@ def test_the_point_sample_is_kept_until_the_map_changes(rollout):
     assert not np.array_equal(field.points_and_features(100)[0], kept)
 
 
-def test_an_error_on_the_mapping_thread_is_raised_by_the_next_read(rollout):
+@pytest.mark.parametrize("kind", [BackgroundTraining, ProcessTraining])
+def test_an_error_in_the_field_training_is_raised_by_the_next_read(rollout, kind):
     scene, sim, frames, extractor = rollout
-    field = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=1), training=BackgroundTraining())
+    field = NeuralFieldMap(extractor, MapConfig(), NeuralFieldConfig(steps_per_frame=1), training=kind())
     field.integrate(frames[0], extractor(frames[0]))
-    field.grid = None  # breaks the work queued next, not the surface update integrate does itself
-    field.integrate(frames[1], extractor(frames[1]))
-    with pytest.raises(AttributeError):
+    field.training.submit("train_on", None, extractor(frames[1]), np.zeros((2, 3)), np.zeros(2, np.int64))  # no frame
+    with pytest.raises(AttributeError, match="camera_pose"):
         field.points()
     field.training.wait()  # reported once
+    assert len(field.points()) > 0  # the field goes on
+    field.training.close()
 
 
 # ---------------------------------------------------------------------------------------- the map
@@ -231,4 +241,4 @@ def test_bad_config_and_inputs(rollout):
         field.integrate(frames[0], np.zeros((4, 4, extractor.dim), np.float32))
     blank = frames[0].__class__(**{**frames[0].__dict__, "depth": np.full_like(frames[0].depth, np.nan)})
     field.integrate(blank, extractor(blank))  # no valid depth: nothing to learn, documented masking
-    assert len(field.grid) == 0 and field.steps_taken == 0
+    assert field.vertices == 0 and field.steps_taken == 0
