@@ -43,6 +43,8 @@ MAP_CONSTRUCTIONS = {
 
 PLANNER_CHOICES = ("llm", "llm-grounded", "oracle", "frontier")
 """``--planner`` names (``agent.episode_runner.PLANNERS``, without importing torch to parse arguments)."""
+MAPPING_CHOICES = ("thread", "process", "inline")
+"""``--mapping`` names (``agent.episode_runner.MAPPINGS``, likewise)."""
 FIRST_EXPLORE_HELP = (
     "frontier-exploration actions before the first plan alone (default: --explore-steps for instruction episodes, 0 for "
     "ObjectNav); 0 = a turn in place, then plan and explore only for targets not yet in the map"
@@ -100,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("outputs/run"), help="rollout folder: video.mp4, steps.jsonl, plan.json, events.jsonl, metrics.json")
     run.add_argument("--no-video", action="store_true", help="skip the MP4 (logs only)")
     run.add_argument("--rerun", type=Path, default=None, metavar="FILE.rrd", help="also write the rollout as a Rerun recording (the rerun extra)")
-    run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    run.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numpy's BLAS (default 1)")
+    run.add_argument("--mapping", choices=MAPPING_CHOICES, default="thread",
+                     help="where the neural field trains while the agent acts: a mapping thread (default), a mapping process, or inline")
     run.set_defaults(func=_run)
 
     replay = sub.add_parser("replay", help="render a recorded rollout folder (nav3d run --out) again as a video")
@@ -123,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--record", type=Path, default=None, help="folder for each episode's rollout (video.mp4, steps.jsonl, plan.json, ...; nav3d replay renders them)")
     evaluate.add_argument("--limit", type=int, default=None, help="run at most this many episodes not yet in results.jsonl")
     evaluate.add_argument("--workers", type=int, default=1, help="episodes in parallel, one process each (default 1)")
-    evaluate.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker (default 1)")
+    evaluate.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numpy's BLAS per worker (default 1)")
     _add_ray_argument(evaluate, "episodes run on --workers Ray actors, each keeping its scene loaded")
     evaluate.set_defaults(func=_evaluate)
 
@@ -172,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     train_features.add_argument("--channels", default="24,48,96,128", help="encoder widths at 1/2, 1/4, 1/8, 1/16 (default 24,48,96,128)")
     train_features.add_argument("--hidden", type=int, default=48, help="channels before the 1x1 head (default 48)")
     train_features.add_argument("--seed", type=int, default=0, help="seed of the views, the initialisation and the batches (default 0)")
-    train_features.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
+    train_features.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numpy's BLAS (default 1: on a shared CPU more threads can be far slower)")
     train_features.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     train_features.set_defaults(func=_train_features)
 
@@ -183,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     eval_features.add_argument("--frames-per-house", type=int, default=24, help="random views per house (default 24)")
     eval_features.add_argument("--size", type=int, default=None, help="frame width and height in pixels (default: the checkpoint's input width)")
     eval_features.add_argument("--seed", type=int, default=0, help="seed of the views (default 0)")
-    eval_features.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    eval_features.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numpy's BLAS (default 1)")
     eval_features.add_argument("--per-class", action="store_true", help="list every category's accuracy (default: the 12 most frequent)")
     eval_features.set_defaults(func=_eval_features)
 
@@ -206,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     language.add_argument("--bins", type=int, default=64, help="location bins per axis (default 64)")
     language.add_argument("--bounds", type=float, nargs=6, default=None, metavar=("XMIN", "YMIN", "ZMIN", "XMAX", "YMAX", "ZMAX"),
                           help="one location codec for all records, e.g. a 3D-LLM's fixed scene bounds in metres (default: each map's bounds)")
-    language.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
+    language.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numpy's BLAS (default 1: on a shared CPU more threads can be far slower)")
     language.add_argument("--no-resume", action="store_true", help="rebuild maps already in --out/maps (default: reuse them)")
     _add_ray_argument(language, "one Ray task per house (--threads CPUs each); this process writes the files")
     language.set_defaults(func=_language_data)
@@ -251,7 +255,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu; under torchrun cuda:LOCAL_RANK)")
     train.add_argument("--mixed-precision", choices=MIXED_PRECISION, default=None,
                        help="autocast precision: no, bf16, or fp16 (with a gradient scaler; CUDA only) (default: bf16 on CUDA with the gpu preset, else no)")
-    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
+    train.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numpy's BLAS (default 1: on a shared CPU more threads can be far slower)")
     train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint-last (same step count, data order and RNG)")
     train.add_argument("--init-from", default=None,
                        help="start from a saved 3D-LLM folder (fine-tuning): its weights, architecture and tokenizer; "
@@ -273,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
                               help="where room steps' waypoints are read from: the pointer's weights over the map's points (default) "
                                    "or the location tokens as written")
     eval_planner.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    eval_planner.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared CPU more threads can be far slower)")
+    eval_planner.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numpy's BLAS (default 1: on a shared CPU more threads can be far slower)")
     eval_planner.add_argument("--no-progress", action="store_true", help="no progress bar")
     eval_planner.set_defaults(func=_eval_planner)
     return parser
@@ -362,7 +366,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from agent.episode_runner import build_agent, run_episode
     from agent.recording import RolloutRecorder
-    from agent.threads import torch_threads
+    from agent.threads import cpu_threads
     from envs.files import writable_folder
     from envs.simulator import SensorConfig
 
@@ -371,7 +375,7 @@ def _run(args: argparse.Namespace) -> int:
     out = writable_folder(args.out, "--out")
     console = Console(stderr=True)
     t0 = time.perf_counter()
-    with torch_threads(args.threads):
+    with cpu_threads(args.threads):
         source = {"episodes": [_dataset_episode(args.dataset, args.episode_index)]} if args.dataset is not None else {"scenes": (args.scene,)}
         env = _make_env("instruction", sensor=SensorConfig(width=args.size, height=args.size), max_episode_steps=args.max_steps, **source)
         obs, _ = env.reset(seed=args.seed)
@@ -380,7 +384,7 @@ def _run(args: argparse.Namespace) -> int:
         from agent.loop_config import LoopConfig
 
         loop = LoopConfig(explore_steps=args.explore_steps, first_explore_steps=args.first_explore_steps)
-        agent = build_agent(episode, env.simulator.scene, env.simulator, args.planner, args.policy, args.checkpoint, args.construction, loop)
+        agent = build_agent(episode, env.simulator.scene, env.simulator, args.planner, args.policy, args.checkpoint, args.construction, loop, mapping=args.mapping)
         console.print(f"agent: {type(agent.map).__name__} + {type(agent.planner).__name__} + {type(agent.policy).__name__} (set up in {time.perf_counter() - t0:.1f} s)")
         recorder = RolloutRecorder(env.sensor_config.max_depth, video=not args.no_video)
         recorders = [recorder]
@@ -546,7 +550,7 @@ def _export_tum(args: argparse.Namespace) -> int:
 
 
 def _train_features(args: argparse.Namespace) -> int:
-    import torch
+    from agent.threads import set_cpu_threads
     from rich.console import Console
 
     from envs.house import OBJECT_CATEGORIES
@@ -569,7 +573,7 @@ def _train_features(args: argparse.Namespace) -> int:
     out = writable_folder(args.out, "--out")
     if not args.overwrite and ((out / WEIGHTS_NAME).exists() or (out / CONFIG_NAME).exists()):
         raise ValueError(f"--out {str(out)!r} already holds a checkpoint; pass --overwrite to replace it or choose another folder")
-    torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     console = Console(stderr=True)
     t0 = time.perf_counter()
     training = TrainingConfig(
@@ -618,7 +622,7 @@ def _train_features(args: argparse.Namespace) -> int:
 
 
 def _eval_features(args: argparse.Namespace) -> int:
-    import torch
+    from agent.threads import set_cpu_threads
 
     from perception.learned_rgb import LearnedRGBExtractor, default_learned_rgb_path
     from perception.learned_rgb_data import HELDOUT_FIRST_SEED, FrameSampling, render_frames
@@ -627,7 +631,7 @@ def _eval_features(args: argparse.Namespace) -> int:
     for name in ("houses", "frames_per_house", "threads"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     folder = default_learned_rgb_path() if args.checkpoint is None else args.checkpoint
     extractor = LearnedRGBExtractor.from_pretrained(folder)
     first = HELDOUT_FIRST_SEED if args.first_house is None else args.first_house
@@ -651,7 +655,7 @@ def _eval_features(args: argparse.Namespace) -> int:
 
 
 def _language_data(args: argparse.Namespace) -> int:
-    import torch
+    from agent.threads import set_cpu_threads
 
     from agent.language_data import LanguageDataConfig
     from agent.language_dataset import write_dataset
@@ -665,7 +669,7 @@ def _language_data(args: argparse.Namespace) -> int:
         raise ValueError(f"--map-seed must be >= 0, got {args.map_seed}")
     if args.decompositions is not None and args.decompositions < 0:
         raise ValueError(f"--decompositions must be >= 0, got {args.decompositions}")
-    torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     n = args.per_house
     exploration = ExplorationConfig(size=args.size, views_per_room=args.views_per_room, points=args.points, bins=args.bins)
     language = LanguageDataConfig(
@@ -714,12 +718,12 @@ def _eval_planner(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from agent.planner_eval import EVAL_TASKS, EvalConfig, evaluate_planner
-    from agent.threads import torch_threads
+    from agent.threads import cpu_threads
 
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    with torch_threads(args.threads):
+    with cpu_threads(args.threads):
         summary = evaluate_planner(
             args.checkpoint, args.data, split=args.split, tasks=tuple(args.tasks or EVAL_TASKS), max_records=args.max_records,
             batch_size=args.batch_size, progress=not args.no_progress, out_dir=args.out, config=EvalConfig(tolerance=args.tolerance, room_waypoints=args.room_waypoints),

@@ -185,9 +185,9 @@ def _run_all(episodes: list, config: EpisodeEvalConfig, trajectories: Path, reco
         return
     run = functools.partial(evaluate_episode, config=config, trajectories=trajectories, record=record)
     if config.workers == 1 or len(episodes) <= 1:
-        from agent.threads import torch_threads
+        from agent.threads import cpu_threads
 
-        with torch_threads(config.threads):
+        with cpu_threads(config.threads):
             for episode in episodes:
                 yield run(episode)
         return
@@ -199,13 +199,13 @@ def _run_all(episodes: list, config: EpisodeEvalConfig, trajectories: Path, reco
 
 
 def _init_worker(threads: int) -> None:
-    import torch
+    from agent.threads import set_cpu_threads
 
-    torch.set_num_threads(threads)
+    set_cpu_threads(threads)
 
 
 class EpisodeWorker:
-    """Runs episodes in one process (a Ray actor) with ``config.threads`` torch threads, keeping one
+    """Runs episodes in one process (a Ray actor) with ``config.threads`` CPU threads (``agent.threads``), keeping one
     env: its simulator stays loaded while the episodes stay in the same scene."""
 
     def __init__(self, config: EpisodeEvalConfig, trajectories: Path | None = None, record: Path | None = None) -> None:

@@ -26,7 +26,7 @@ Parts, as baselines are named in an evaluation table:
 
 The map is the construction the checkpoint was trained on (its ``map_data``; ``"neural"`` when it
 does not say) with ``SemanticTextExtractor`` features, as in the training data; a neural field
-trains on a mapping thread (``BackgroundTraining``) while the agent renders, drives and records. A
+trains on a mapping thread or process (``mapping``, ``MAPPINGS``) while the agent renders, drives and records. A
 checkpoint trained on ``multiview`` data (the 2D-features baseline) reads image tokens of the
 agent's frames (``ImageTokenMap``) while the policy plans on a 3D map (``--construction``, default
 neural).
@@ -48,6 +48,10 @@ from envs.types import Action, Frame
 
 PLANNERS = ("llm", "llm-grounded", "oracle", "frontier")
 POLICIES = ("map", "oracle")
+MAPPINGS = ("thread", "process", "inline")
+"""Where a neural-field map trains while the agent acts (``perception.field_training``): a mapping
+thread (``BackgroundTraining``), a mapping process (``ProcessTraining``: the field's gradient steps
+then share no GIL with the agent; not from inside a ``multiprocessing.Pool`` worker), or inline."""
 
 
 @dataclass
@@ -140,20 +144,21 @@ def build_agent(
     construction: str | None = None,
     config: LoopConfig = LoopConfig(),
     encoder=None,
+    mapping: str = "thread",
 ) -> Agent:
     """An ``Agent`` for ``episode`` (instruction or ObjectNav) in ``scene`` (module doc names the
     parts). ``simulator`` gives the agent's body (``agent_config``) and, for the oracle parts only,
-    the navigation."""
+    the navigation. ``mapping``: where a neural field trains (``MAPPINGS``)."""
     from agent.frontier_planner import FrontierBaselinePlanner
     from agent.grounded_planner import MapGroundedPlanner, UnseenTargetPlanner
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
     from agent.scene_maps import check_construction, new_feature_map
-    from perception.field_training import BackgroundTraining
     from perception.maps import MapConfig
     from perception.semantic_text import SemanticTextExtractor
     from policies import FrontierExplorer, MapPlannerPolicy, OracleFollower
 
     check_parts(planner, policy, config.explore_steps)
+    training = field_training(mapping)
     check_category(episode, scene)
     if isinstance(episode, ObjectNavEpisode) and config.first_explore_steps is None:
         # ObjectNav: a turn in place, then plan and search only while the category is not in the map
@@ -177,8 +182,8 @@ def build_agent(
         encoder = SentenceEncoder.from_path()
     extractor = SemanticTextExtractor.from_scene(scene, encoder)
     map_config = MapConfig(**map_data["map"]) if "map" in map_data else MapConfig()
-    # the field trains on a mapping thread while the agent acts: the same map, sooner (perception.field_training)
-    feature_map = new_feature_map(construction, extractor, map_config, training=BackgroundTraining())
+    # the field trains beside the agent (a mapping thread or process): the same map, sooner (perception.field_training)
+    feature_map = new_feature_map(construction, extractor, map_config, training=training)
     if image_tokens:
         from perception.multiview_features import ImageTokenMap, MultiViewImageFeatures
 
@@ -194,6 +199,16 @@ def build_agent(
         the_policy = OracleFollower(simulator.navigation, body, goal_radius=config.waypoint_radius)
     explorer = FrontierExplorer(feature_map.occupancy_grid, body) if config.explore_steps > 0 else None
     return Agent(feature_map, extractor, the_planner, the_policy, config, explorer)
+
+
+def field_training(mapping: str):
+    """The ``perception.field_training`` kind named by ``mapping`` (one of ``MAPPINGS``)."""
+    from perception.field_training import BackgroundTraining, InlineTraining, ProcessTraining
+
+    kinds = {"thread": BackgroundTraining, "process": ProcessTraining, "inline": InlineTraining}
+    if mapping not in kinds:
+        raise ValueError(f"unknown mapping {mapping!r}: choose one of {', '.join(MAPPINGS)}")
+    return kinds[mapping]()
 
 
 def run_episode(

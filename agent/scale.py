@@ -105,7 +105,7 @@ def run_scenes(function: Callable[..., Any], jobs: Iterable[dict[str, Any]], thr
 
 
 def _with_threads(function: Callable[..., Any], threads: int, job: dict[str, Any]) -> Any:
-    from agent.threads import torch_threads
+    from agent.threads import cpu_threads
 
-    with torch_threads(threads):
+    with cpu_threads(threads):
         return function(**job)

@@ -69,7 +69,7 @@ from agent.location_codec import LocationCodec
 from agent.location_pointer import PointerConfig
 from agent.pointer_targets import step_point_masks
 from agent.scene_encoder import SceneEncoderConfig, pad_scenes
-from agent.threads import torch_threads
+from agent.threads import cpu_threads
 from agent.train_config import ORDER_DEFAULTS, ORDER_FIELDS, PRESETS, TrainConfig
 from agent.waypoint_format import MAP_DATA_KEY, check_waypoint_format, tokens_to_numbers
 from envs.files import atomic_write_text, writable_folder
@@ -454,7 +454,7 @@ def train(config: TrainConfig) -> TrainSummary:
     def autocast():
         return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16, enabled=precision != "no")
 
-    with torch_threads(config.threads), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []), process_group(launch, device):
+    with cpu_threads(config.threads), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []), process_group(launch, device):
         return _run(config, train_data, val_data, out, checkpoint, device, precision, autocast, launch)
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from agent.episode_runner import build_agent, run_episode
+from agent.episode_runner import MAPPINGS, build_agent, run_episode
 from agent.loop_config import LoopConfig
 from agent.recording import RolloutRecorder
-from agent.threads import torch_threads
+from agent.threads import cpu_threads
 from envs.gym_env import InstructionEnv
 from envs.simulator import SensorConfig
 from envs.types import Action
@@ -39,18 +39,19 @@ def main() -> None:
     parser.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps)
     parser.add_argument("--no-video", action="store_true", help="skip the recording's video panels")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--mapping", default="thread", choices=MAPPINGS, help="where the neural field trains")
     args = parser.parse_args()
 
-    print(f"{args.size}x{args.size}, planner {args.planner}, policy {args.policy}, {args.threads} torch thread(s)")
+    print(f"{args.size}x{args.size}, planner {args.planner}, policy {args.policy}, {args.threads} torch thread(s), mapping {args.mapping}")
     print(f"{'episode':>8} {'steps':>6} {'loop steps/s':>13} {'env-only steps/s':>17}  " + " ".join(f"{p:>8}" for p in PARTS) + "   (ms per step)")
-    with torch_threads(args.threads):
+    with cpu_threads(args.threads):
         for seed in range(args.episodes):
             sensor = SensorConfig(width=args.size, height=args.size)
             env = InstructionEnv(scenes=(args.scene,), sensor=sensor)
             observation, _ = env.reset(seed=seed)
             sim = env.simulator
             loop = LoopConfig(explore_steps=args.explore_steps)
-            agent = build_agent(env.current_episode, sim.scene, sim, args.planner, args.policy, args.checkpoint, args.construction, loop)
+            agent = build_agent(env.current_episode, sim.scene, sim, args.planner, args.policy, args.checkpoint, args.construction, loop, mapping=args.mapping)
             recorder = RolloutRecorder(sensor.max_depth, video=not args.no_video)
             result = run_episode(env, agent, observation, on_step=recorder.on_step)
             env.close()

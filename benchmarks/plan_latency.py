@@ -28,7 +28,7 @@ from agent.language_data import decomposition_prompt
 from agent.planner import ThreeDLLMPlanner, default_checkpoint
 from agent.scene_encoder import codec_bounds, pad_scenes
 from agent.scene_maps import ExplorationConfig, explore, exploration_simulator
-from agent.threads import torch_threads
+from agent.threads import cpu_threads
 from envs.episode_generator import EpisodeGenerator, InstructionConfig
 from envs.house import generate_house
 from envs.types import Pose
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    with torch_threads(args.threads):
+    with cpu_threads(args.threads):
         folder = args.checkpoint or default_checkpoint()
         planner = ThreeDLLMPlanner.from_pretrained(folder)
         model = planner.model

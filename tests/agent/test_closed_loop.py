@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from agent.cli import PLANNER_CHOICES, main
+from agent.cli import MAPPING_CHOICES, PLANNER_CHOICES, main
 from agent.decomposition import Step
 from agent.episode_eval import EpisodeEvalConfig, dataset_task, evaluate_episodes, read_results, summarize
-from agent.episode_runner import PLANNERS, build_agent, objectnav_instruction, run_episode, task_episode
+from agent.episode_runner import MAPPINGS, PLANNERS, build_agent, objectnav_instruction, run_episode, task_episode
 from agent.loop import Agent
 from agent.loop_config import LoopConfig
 from agent.planner import Plan
@@ -170,7 +170,7 @@ def test_with_no_first_exploration_the_agent_turns_once_around_then_plans_and_se
 def test_objectnav_and_frontier_errors_are_clear(objectnav, tmp_path, encoder):
     path, episode = objectnav
     assert objectnav_instruction("armchair") == "find the armchair" and task_episode(episode).subgoals[0].target == "book"
-    assert set(PLANNER_CHOICES) == set(PLANNERS)
+    assert set(PLANNER_CHOICES) == set(PLANNERS) and MAPPING_CHOICES == MAPPINGS
     with pytest.raises(ValueError, match="explore_steps > 0"):
         EpisodeEvalConfig(planner="frontier", explore_steps=0)
     # a category no object of the scene has

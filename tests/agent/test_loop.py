@@ -83,6 +83,28 @@ def test_a_plan_step_without_a_waypoint_is_skipped_not_crashed_on(encoder):
     env.close()
 
 
+def test_a_mapping_process_drives_the_same_episode_as_a_mapping_thread(encoder):
+    """The neural field trained in a mapping process is the field a mapping thread trains, operation
+    for operation: the agent takes the same actions and ends in the same place."""
+    from perception.field_training import BackgroundTraining, ProcessTraining
+
+    runs = {}
+    for mapping in ("thread", "process"):
+        env, obs = _episode(seed=1)
+        u = env.unwrapped
+        agent = build_agent(u.current_episode, u.simulator.scene, u.simulator, "oracle", "map", construction="neural",
+                            config=LoopConfig(explore_steps=0), encoder=encoder, mapping=mapping)
+        assert isinstance(agent.map.training, {"thread": BackgroundTraining, "process": ProcessTraining}[mapping])
+        runs[mapping] = run_episode(env, agent, obs)
+        agent.map.training.close()
+        env.close()
+    thread, process = runs["thread"], runs["process"]
+    assert thread.metrics["subgoals_reached"] >= 1
+    assert [s.action for s in process.steps] == [s.action for s in thread.steps]
+    assert process.steps[-1].position == thread.steps[-1].position
+    assert process.metrics["success"] == thread.metrics["success"]
+
+
 def test_agent_and_builder_errors_are_clear(encoder):
     env, _ = _episode(seed=0)
     u = env.unwrapped
@@ -90,6 +112,8 @@ def test_agent_and_builder_errors_are_clear(encoder):
         build_agent(u.current_episode, u.simulator.scene, u.simulator, "gpt", "map", encoder=encoder)
     with pytest.raises(ValueError, match="unknown policy"):
         build_agent(u.current_episode, u.simulator.scene, u.simulator, "oracle", "teleport", encoder=encoder)
+    with pytest.raises(ValueError, match="unknown mapping 'gpu'.*thread, process, inline"):
+        build_agent(u.current_episode, u.simulator.scene, u.simulator, "oracle", "map", encoder=encoder, mapping="gpu")
     agent = build_agent(u.current_episode, u.simulator.scene, u.simulator, "oracle", "map", construction="pointcloud", encoder=encoder)
     with pytest.raises(RuntimeError, match="reset"):
         agent.act(u.frame)
