@@ -550,9 +550,9 @@ def _export_tum(args: argparse.Namespace) -> int:
 
 
 def _train_features(args: argparse.Namespace) -> int:
-    from agent.threads import set_cpu_threads
     from rich.console import Console
 
+    from agent.threads import set_cpu_threads
     from envs.house import OBJECT_CATEGORIES
     from perception.learned_rgb import CONFIG_NAME, WEIGHTS_NAME, LearnedRGBConfig, LearnedRGBExtractor, vocabulary_table
     from perception.learned_rgb_data import FrameSampling, render_frames, split_houses
@@ -623,7 +623,6 @@ def _train_features(args: argparse.Namespace) -> int:
 
 def _eval_features(args: argparse.Namespace) -> int:
     from agent.threads import set_cpu_threads
-
     from perception.learned_rgb import LearnedRGBExtractor, default_learned_rgb_path
     from perception.learned_rgb_data import HELDOUT_FIRST_SEED, FrameSampling, render_frames
     from perception.learned_rgb_training import evaluate_accuracy
@@ -655,12 +654,11 @@ def _eval_features(args: argparse.Namespace) -> int:
 
 
 def _language_data(args: argparse.Namespace) -> int:
-    from agent.threads import set_cpu_threads
-
     from agent.language_data import LanguageDataConfig
     from agent.language_dataset import write_dataset
     from agent.location_codec import LocationCodec
     from agent.scene_maps import ExplorationConfig
+    from agent.threads import set_cpu_threads
 
     for name, low in (("houses", 1), ("first_house", 0), ("seed", 0), ("points", 1), ("per_house", 0), ("size", 8), ("views_per_room", 1), ("bins", 2), ("threads", 1)):
         if getattr(args, name) < low:
