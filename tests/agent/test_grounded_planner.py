@@ -157,3 +157,46 @@ def test_while_targets_stay_unseen_the_inner_planner_is_not_asked_again(turn_in_
     assert inner.calls == 2
     planner.plan(feature_map, "another instruction", start)
     assert inner.calls == 3
+
+
+def test_split_colour_and_colour_name():
+    from agent.grounded_planner import colour_name, split_colour
+
+    assert split_colour("dark red armchair") == ("dark red", "armchair")
+    assert split_colour("mug") == ("", "mug")
+    assert split_colour("red") == ("", "red")  # a target is never all colour words
+    assert colour_name("dark red") == "dark red"
+    assert colour_name("bright red") == "red"
+    assert colour_name("golden") is None
+
+
+@pytest.fixture(scope="module")
+def explored_house_1():
+    """House 1 explored room by room (96 px) into a point-cloud map: two counters, one black and one white."""
+    from agent.scene_maps import ExplorationConfig, explore
+
+    scene = generate_house(1)
+    return scene, explore(scene, "pointcloud", ExplorationConfig(size=96)).map
+
+
+def test_a_step_naming_a_colour_goes_to_the_instance_of_that_colour(explored_house_1):
+    from agent.grounded_planner import ColourInstancePlanner
+
+    scene, feature_map = explored_house_1
+    counters = {o.color: o for o in scene.objects_of_category("counter")}
+    assert set(counters) == {"black", "white"}
+
+    def at(waypoint, counter):
+        return bool(np.all(np.abs(waypoint[[0, 2]] - counter.center[[0, 2]]) <= (counter.bbox_max - counter.bbox_min)[[0, 2]] / 2 + 0.15))
+
+    for colour, other in (("black", "white"), ("white", "black")):
+        # the inner planner points at the other counter: the step moves to the named one, at floor height
+        inner = FixedPlanner([Step(1, "go to", "kitchen", np.zeros(3)), Step(2, "find", f"{colour} counter", counters[other].center.copy())])
+        plan = ColourInstancePlanner(inner).plan(feature_map, f"go to the kitchen, then find the {colour} counter")
+        assert at(plan.steps[1].waypoint, counters[colour]) and not at(plan.steps[1].waypoint, counters[other])
+        assert plan.steps[1].waypoint[1] == pytest.approx(feature_map.floor_height)
+        assert np.array_equal(plan.steps[0].waypoint, np.zeros(3)) and len(plan.notes) == 1
+        # pointing at the named one already, or naming no colour: the plan is the inner one, untouched
+        for step in (Step(1, "find", f"{colour} counter", counters[colour].center.copy()), Step(1, "find", "counter", counters[other].center.copy())):
+            plan = ColourInstancePlanner(FixedPlanner([step])).plan(feature_map, "find it")
+            assert np.array_equal(plan.steps[0].waypoint, step.waypoint) and plan.notes == []
