@@ -16,8 +16,7 @@ Parts, as baselines are named in an evaluation table:
   episode's ground-truth plan (``OraclePlanner``; for ObjectNav the view point nearest by geodesic
   distance); ``"frontier"``: no language model, the subgoals' target phrases found in the agent's
   map while exploring frontiers (``agent.frontier_planner``, which states what it is given; needs
-  ``explore_steps`` > 0); the map-reading planners (all but the oracle) send a step that names a
-  colour ("find the black mug") to the mapped instance of that colour (``ColourInstancePlanner``);
+  ``explore_steps`` > 0);
 - policy ``"map"``: ``MapPlannerPolicy`` on the agent's own occupancy grid; ``"oracle"``:
   ``OracleFollower`` on the simulator's navigation (privileged);
 - exploration before the first plan: ``FrontierExplorer`` on the agent's own grid when
@@ -151,7 +150,7 @@ def build_agent(
     parts). ``simulator`` gives the agent's body (``agent_config``) and, for the oracle parts only,
     the navigation. ``mapping``: where a neural field trains (``MAPPINGS``)."""
     from agent.frontier_planner import FrontierBaselinePlanner
-    from agent.grounded_planner import ColourInstancePlanner, MapGroundedPlanner, UnseenTargetPlanner
+    from agent.grounded_planner import MapGroundedPlanner, UnseenTargetPlanner
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
     from agent.scene_maps import check_construction, new_feature_map
     from perception.maps import MapConfig
@@ -170,9 +169,8 @@ def build_agent(
     if planner in ("llm", "llm-grounded"):
         llm = ThreeDLLMPlanner.from_pretrained(checkpoint)
         map_data = llm.model.config.map_data or {}
-        # a step naming a colour goes to the instance of that colour; object steps whose target the
-        # map does not show yet are searched for, not driven to
-        the_planner = UnseenTargetPlanner(ColourInstancePlanner(llm if planner == "llm" else MapGroundedPlanner(llm)), points=llm.points)
+        # object steps whose target the map does not show yet are searched for, not driven to
+        the_planner = UnseenTargetPlanner(llm if planner == "llm" else MapGroundedPlanner(llm), points=llm.points)
     # a 3D-LLM trained on image tokens (the 2D baseline) reads them beside a 3D map the policy plans on
     image_tokens = map_data.get("construction") == "multiview"
     if image_tokens and planner == "llm-grounded":
@@ -193,7 +191,7 @@ def build_agent(
     if planner == "oracle":
         the_planner = OraclePlanner(episode, scene, simulator.navigation, quantize=False)  # exact: an upper bound
     elif planner == "frontier":
-        the_planner = ColourInstancePlanner(FrontierBaselinePlanner(episode))
+        the_planner = FrontierBaselinePlanner(episode)
     body = simulator.agent_config
     if policy == "map":
         the_policy = MapPlannerPolicy(feature_map.occupancy_grid, body, goal_radius=config.waypoint_radius)

@@ -30,8 +30,6 @@ from dataclasses import replace
 import numpy as np
 
 from agent.planner import Plan, Planner
-from perception.color_features import color_name_share, rgb_of_name
-from perception.map_instances import map_instances
 from perception.maps import FeatureMap, cosine_relevance
 
 
@@ -42,34 +40,14 @@ COLOUR_WORDS = frozenset(
 """Colour words a target may start with; :func:`target_queries` matches the target without them too."""
 
 
-def split_colour(target: str) -> tuple[str, str]:
-    """``target``'s leading colour words and the rest: ("dark red armchair") -> ("dark red",
-    "armchair"); ("", target) when it starts with none (a target is never all colour words)."""
+def target_queries(target: str) -> list[str]:
+    """The texts a map is searched with for ``target``: itself and, when it starts with colour words,
+    the rest ("dark red armchair" -> ["dark red armchair", "armchair"])."""
     words = target.split()
     k = 0
     while k < len(words) - 1 and words[k].lower() in COLOUR_WORDS:
         k += 1
-    return " ".join(words[:k]), " ".join(words[k:])
-
-
-def target_queries(target: str) -> list[str]:
-    """The texts a map is searched with for ``target``: itself and, when it starts with colour words,
-    the rest ("dark red armchair" -> ["dark red armchair", "armchair"])."""
-    colour, rest = split_colour(target)
-    return [target, rest] if colour else [target]
-
-
-def colour_name(words: str) -> str | None:
-    """The longest tail of colour ``words`` that ``perception.color_features`` can name ("bright red"
-    -> "red", "dark red" -> "dark red"); None when none is a colour it knows ("golden")."""
-    parts = words.split()
-    for k in range(len(parts)):
-        try:
-            rgb_of_name(" ".join(parts[k:]))
-        except ValueError:
-            continue
-        return " ".join(parts[k:])
-    return None
+    return [target] if k == 0 else [target, " ".join(words[k:])]
 
 
 def target_relevance(features: np.ndarray, embeddings: Sequence[np.ndarray]) -> np.ndarray:
@@ -196,62 +174,3 @@ class UnseenTargetPlanner:
             return set()
         points, features = feature_map.points_and_features(self.checker.points)  # (N, 3), (N, C)
         return {s.index for s in objects if not self.checker.shows(features, self.checker.embed(feature_map, s.target))}
-
-
-class ColourInstancePlanner:
-    """``inner``'s plan, with every object step that names a colour ("find the black mug") sent to
-    the instance of that colour. The maps' features name categories, not colours, so neither the
-    3D-LLM (which reads features) nor ``MapGroundedPlanner`` can tell two mugs apart; a generated
-    instruction names a colour exactly when another instance of the category has another one.
-
-    For such a step it takes every map point that matches the target (the test and margin of
-    ``MapGroundedPlanner``), splits them into instances (``perception.map_instances``) and ranks the
-    instances by the share of their mapped colours near the colour name
-    (``perception.color_features.color_name_share``). When the instance nearest the step's waypoint
-    is not the best, the waypoint moves to the best instance's point nearest it, at floor height,
-    noted in ``Plan.notes``; otherwise (one instance mapped, or the waypoint already at the best one,
-    or none of its colour words a colour the module knows) the step is left as it is. Steps without
-    a waypoint (``Plan.unseen``) are left to the agent's search."""
-
-    def __init__(self, inner: Planner, min_relevance: float = 0.7, relevance_margin: float = 0.05) -> None:
-        self.inner = inner
-        self.matcher = MapGroundedPlanner(inner, min_relevance=min_relevance, relevance_margin=relevance_margin)
-
-    def plan(self, feature_map: FeatureMap, instruction: str, start: np.ndarray | None = None) -> Plan:
-        began = time.perf_counter()
-        plan = self.inner.plan(feature_map, instruction, start)
-        coloured = {i: c for i, s in enumerate(plan.steps) if s.action == "find" and s.waypoint is not None and (c := colour_name(split_colour(s.target)[0]))}
-        if not coloured:
-            return plan
-        floor = getattr(feature_map, "floor_height", None)
-        points, colors, features = feature_map.points(), feature_map.colors(), feature_map.features()  # (M, 3), (M, 3), (M, C)
-        steps, notes = list(plan.steps), []
-        for i, colour in coloured.items():
-            step = steps[i]
-            waypoint = np.asarray(step.waypoint, dtype=np.float64)
-            point = self.instance_point(points, colors, features, self.matcher.embed(feature_map, step.target), colour, waypoint)
-            if point is None:
-                continue
-            steps[i] = replace(step, waypoint=np.array([point[0], points[:, 1].min() if floor is None else floor, point[2]]))
-            notes.append(f"step {step.index}: {step.target!r} moved to the {colour} instance in the map ({np.hypot(*(steps[i].waypoint - waypoint)[[0, 2]]):.2f} m away)")
-        if not notes:
-            return plan
-        return replace(plan, steps=steps, notes=list(plan.notes) + notes, latency_s=plan.latency_s + (time.perf_counter() - began))
-
-    def instance_point(self, points: np.ndarray, colors: np.ndarray, features: np.ndarray, embeddings: Sequence[np.ndarray], colour: str, waypoint: np.ndarray) -> np.ndarray | None:
-        """The point (3,) of the best ``colour`` instance among the target's (class doc) nearest
-        ``waypoint`` (3,) in x/z, or None when the waypoint's nearest instance is already the best
-        (or fewer than two instances are mapped)."""
-        relevance = target_relevance(features, embeddings)  # (M,)
-        if not len(relevance) or float(relevance.max()) < self.matcher.min_relevance:
-            return None
-        keep = relevance >= max(self.matcher.min_relevance, float(relevance.max()) - self.matcher.relevance_margin)  # (M,)
-        instances = map_instances(points[keep], colors[keep])
-        if len(instances) < 2:
-            return None
-        shares = [color_name_share(i.colors, colour) for i in instances]
-        reach = [i.nearest_xz(waypoint) for i in instances]  # (point, metres) per instance
-        nearest = int(np.argmin([d for _, d in reach]))
-        # the best share; among equal shares the instance nearest the waypoint
-        best = min(range(len(instances)), key=lambda k: (-shares[k], reach[k][1]))
-        return None if shares[best] <= shares[nearest] else reach[best][0]

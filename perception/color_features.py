@@ -130,47 +130,6 @@ def _normalise_name(text: str) -> str:
     return re.sub(r"\bgray\b", "grey", name)
 
 
-def rgb_of_name(text: str) -> tuple[int, int, int]:
-    """The sRGB colour (0..255) a colour name (``NAMED_COLORS``) or ``#rrggbb`` stands for;
-    ``ValueError`` naming the known names otherwise."""
-    name = _normalise_name(text)
-    if name in NAMED_COLORS:
-        return NAMED_COLORS[name]
-    match = _HEX.fullmatch(name)
-    if match:
-        h = match.group(1)
-        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-    raise ValueError(f"unknown colour {text!r}: the colour names are {', '.join(NAMED_COLORS)}, or a #rrggbb code")
-
-
-LIT_BRIGHTNESS = 0.7
-"""How bright a mapped surface is against its own colour, on average (a surface lit from aside looks
-darker than its paint). Measured on neural-field maps of generated houses 0-15 (their objects'
-paint colours known): picking, among the mapped instances of a category, the one nearest a colour
-name by CIE76 distance of the mean colour divided by this factor was right 91% of the time for any
-factor in 0.55-0.8 (88% undivided)."""
-
-
-def color_name_share(rgb: np.ndarray, name: str, brightness: float = LIT_BRIGHTNESS, tolerance: float = 40.0) -> float:
-    """The share of colours (N, 3) uint8 (an object's mapped surface colours) within ``tolerance``
-    CIE76 distance (L*a*b* units) of the colour ``name`` (``rgb_of_name``) once divided by
-    ``brightness`` (``LIT_BRIGHTNESS``). Counting close points rather than comparing the mean keeps a
-    two-coloured object (a blue bed with white sheets) close to its colour: ranking a category's mapped
-    instances by this share picked the one of the named colour 206 times in 211 (houses 0-15, neural
-    maps; 0.44 by chance; 0.92 by mean colour). 0.0 for no colours."""
-    rgb = np.asarray(rgb)
-    if rgb.ndim != 2 or rgb.shape[1] != 3:
-        raise ValueError(f"rgb must be (N, 3) colours, got shape {rgb.shape}")
-    if not 0.0 < brightness <= 1.0:
-        raise ValueError(f"brightness must be in (0, 1], got {brightness}")
-    target = rgb_to_lab(np.array(rgb_of_name(name), dtype=np.uint8))  # (3,)
-    if len(rgb) == 0:
-        return 0.0
-    lit = np.clip(np.round(rgb.astype(np.float32) / np.float32(brightness)), 0, 255).astype(np.uint8)  # (N, 3)
-    distance = np.linalg.norm(rgb_to_lab(lit) - target, axis=1)  # (N,)
-    return float(np.mean(distance <= tolerance))
-
-
 class ColorFeatureExtractor:
     """Frame -> (H, W, 7) unit colour features; colour names -> the same space (module docstring).
 
@@ -191,10 +150,17 @@ class ColorFeatureExtractor:
 
     def rgb_of(self, text: str) -> tuple[int, int, int]:
         """The sRGB colour (0..255) a colour name or ``#rrggbb`` stands for; ``ValueError`` otherwise."""
-        try:
-            return rgb_of_name(text)
-        except ValueError as error:
-            raise ValueError(f"ColorFeatureExtractor cannot embed {text!r}: it is a colour-only extractor (for recordings without semantic images); {error}") from None
+        name = _normalise_name(text)
+        if name in NAMED_COLORS:
+            return NAMED_COLORS[name]
+        match = _HEX.fullmatch(name)
+        if match:
+            h = match.group(1)
+            return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+        raise ValueError(
+            f"ColorFeatureExtractor cannot embed {text!r}: it is a colour-only extractor (for recordings "
+            f"without semantic images) and knows the colour names {', '.join(NAMED_COLORS)} and #rrggbb codes"
+        )
 
     def embed_text(self, text: str) -> np.ndarray:
         """(7,) float32 unit feature of the named colour: the feature a pixel of exactly that colour gets."""

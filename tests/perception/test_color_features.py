@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from envs.types import CameraIntrinsics, Frame, Pose
-from perception.color_features import LIT_BRIGHTNESS, NAMED_COLORS, ColorFeatureExtractor, color_name_share, rgb_to_lab
+from perception.color_features import NAMED_COLORS, ColorFeatureExtractor, rgb_to_lab
 from perception.features import FeatureExtractor
 
 PATCH_NAMES = ["red", "green", "blue", "white", "black", "yellow", "grey", "orange", "brown", "pink", "purple", "cyan"]
@@ -71,14 +71,3 @@ def test_colour_names_find_matching_pixels(name):
 def test_text_that_is_not_a_colour_is_refused(text):
     with pytest.raises(ValueError, match="colour-only extractor"):
         ColorFeatureExtractor().embed_text(text)
-
-
-def test_colour_name_share_counts_points_near_the_name_once_brightened():
-    red_in_shade = np.tile(np.round(np.array(NAMED_COLORS["red"]) * LIT_BRIGHTNESS).astype(np.uint8), (10, 1))
-    blue = np.tile(np.array(NAMED_COLORS["blue"], dtype=np.uint8), (10, 1))
-    assert color_name_share(red_in_shade, "red") == 1.0
-    assert color_name_share(blue, "red") == 0.0
-    assert color_name_share(np.concatenate([red_in_shade[:3], blue[:7]]), "red") == pytest.approx(0.3)
-    assert color_name_share(np.zeros((0, 3), np.uint8), "red") == 0.0
-    with pytest.raises(ValueError, match="unknown colour 'golden'"):
-        color_name_share(blue, "golden")
