@@ -25,6 +25,9 @@ from perception.geometry import valid_depth_mask
 from perception.maps import MapConfig
 from perception.neural_grid import SparseLatentGrid
 
+GEOMETRY, CODE = 0, 1
+"""The grid's tables (``NeuralFieldConfig.table_dims``)."""
+
 
 @dataclass(frozen=True)
 class NeuralFieldConfig:
@@ -76,6 +79,12 @@ class NeuralFieldConfig:
         """D: signed distance (1) + colour (3) + geometry detail + feature code."""
         return 4 + self.geometry_dim + self.code_dim
 
+    @property
+    def table_dims(self) -> tuple[int, int]:
+        """The grid's two tables (``SparseLatentGrid``): geometry (signed distance, colour, detail),
+        read at every ray sample, and the feature code, read at the surface sample alone."""
+        return 4 + self.geometry_dim, self.code_dim
+
 
 class FieldDecoders(nn.Module):
     """Latent (N, D) -> signed distance, colour, feature.
@@ -100,13 +109,13 @@ class FieldDecoders(nn.Module):
             nn.init.zeros_(head.bias)
 
     def signed_distance_and_color(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, D) latents -> ((N,) signed distance in metres, (N, 3) colour in 0..1)."""
+        """(N, D) latents, or their geometry (N, 4 + G) -> ((N,) signed distance in metres, (N, 3) colour in 0..1)."""
         g = latent[:, : 4 + self.config.geometry_dim]  # (N, 4 + G)
         out = g[:, :4] + self.geometry(g)  # (N, 4)
         return out[:, 0] * self.config.truncation, out[:, 1:4]
 
     def feature(self, latent: torch.Tensor) -> torch.Tensor:
-        """(N, D) latents -> (N, C) features (not normalised)."""
+        """(N, D) latents, or their codes (N, K) -> (N, C) features (not normalised)."""
         code = latent[:, -self.config.code_dim :]  # (N, K)
         return self.basis(code) + self.feature_mlp(code)
 
@@ -125,12 +134,12 @@ class NeuralField:
         self.feature_dim = int(feature_dim)
         self.steps_taken = 0
         self.last_losses: dict[str, float] = {}  # the last gradient step's losses, for monitoring
-        self.grid = SparseLatentGrid(field.vertex_size, field.latent_dim)
+        self.grid = SparseLatentGrid(field.vertex_size, field.table_dims)
         with torch.random.fork_rng():  # seeded decoder initialisation without touching global RNG state
             torch.manual_seed(field.seed)
             self.decoders = FieldDecoders(field, feature_dim)
         self._rng = np.random.default_rng(field.seed)
-        self._grid_optimizer = torch.optim.SparseAdam([self.grid.latents], lr=field.grid_lr)
+        self._grid_optimizer = torch.optim.SparseAdam(self.grid.tables, lr=field.grid_lr)
         self._decoder_optimizer = torch.optim.Adam(self.decoders.parameters(), lr=field.decoder_lr)
 
     def __len__(self) -> int:
@@ -159,8 +168,9 @@ class NeuralField:
         points, target_sdf, rgb, feature = batch  # (R, S, 3), (R, S), (R, 3), (R, C)
         r, s = target_sdf.shape
         trunc = self.field.truncation
-        latent, known = self.grid.interpolate(points.reshape(-1, 3))  # (R*S, D), (R*S,)
-        sdf, color = self.decoders.signed_distance_and_color(latent)  # (R*S,), (R*S, 3)
+        rows, weights, known = self.grid.corners(points.reshape(-1, 3))  # (R*S, 8), (R*S, 8), (R*S,)
+        geometry = self.grid.blend(rows, weights, GEOMETRY)  # (R*S, 4 + G)
+        sdf, color = self.decoders.signed_distance_and_color(geometry)  # (R*S,), (R*S, 3)
         known = known.reshape(r, s)
         if not known.any():  # cannot happen after _allocate, but never average an empty set
             return {}
@@ -168,7 +178,10 @@ class NeuralField:
         surface = known[:, 0]  # (R,) sample 0 of every ray is its measured surface point
         color_loss = (color.reshape(r, s, 3)[:, 0] - rgb).abs().sum(dim=1)[surface].mean()
         has_feature = surface & (feature.norm(dim=1) > 0)
-        predicted = self.decoders.feature(latent.reshape(r, s, -1)[has_feature, 0])  # (F, C)
+        # the code is read at the surface sample alone, the only one whose feature is supervised
+        surface_rows = rows.reshape(r, s, 8)[has_feature, 0]  # (F, 8)
+        code = self.grid.blend(surface_rows, weights.reshape(r, s, 8)[has_feature, 0], CODE)  # (F, K)
+        predicted = self.decoders.feature(code)  # (F, C)
         feature_loss = (1.0 - F.cosine_similarity(predicted, feature[has_feature], dim=1)).mean() if has_feature.any() else sdf_loss * 0.0
         loss = sdf_loss + self.field.color_weight * color_loss + self.field.feature_weight * feature_loss
         self._grid_optimizer.zero_grad(set_to_none=True)
@@ -188,10 +201,10 @@ class NeuralField:
         toward_camera /= np.maximum(np.linalg.norm(toward_camera, axis=1, keepdims=True), 1e-9)
         samples = np.concatenate([points, points + self.field.truncation * toward_camera])  # (2N, 3)
         source = np.concatenate([pixels, pixels])  # (2N,) the pixel each sample came from
-        old_rows = self.grid.latents.shape[0]
+        old_rows = self.grid.capacity
         in_new_cell, rows, fresh = self.grid.allocate_cells(samples)  # (P,), (P, 8), (K,)
         if self.grid.grew:
-            self._grid_optimizer = _regrown_sparse_adam(self._grid_optimizer, self.grid.latents, old_rows)
+            self._grid_optimizer = _regrown_sparse_adam(self._grid_optimizer, self.grid.tables, old_rows)
         if len(fresh) == 0:
             return
         first_fresh = int(fresh.min())  # fresh rows are appended: every row >= this one is new
@@ -217,7 +230,7 @@ class NeuralField:
             local = torch.from_numpy(vertex_rows - first_fresh)  # (U,) rows among the new ones
             sums = torch.zeros(len(self.grid) - first_fresh, self.field.latent_dim).index_add_(0, local, init)
             counts = torch.zeros(len(self.grid) - first_fresh).index_add_(0, local, torch.ones(len(local)))
-            self.grid.latents[first_fresh : len(self.grid)] = sums / counts.clamp_min(1.0)[:, None]
+            self.grid.write_rows(first_fresh, sums / counts.clamp_min(1.0)[:, None])
 
     def _ray_batch(self, frame: Frame, features: np.ndarray):
         """Rays sampled from the frame's valid depth: sample points (R, S, 3) (sample 0 at the
@@ -255,8 +268,8 @@ class NeuralField:
         out = np.full(len(q), np.nan, np.float32)
         with torch.no_grad():
             for chunk in _chunks(len(q)):
-                latent, known = self.grid.interpolate(q[chunk], sparse_grad=False)
-                sdf, _ = self.decoders.signed_distance_and_color(latent)
+                geometry, known = self._read(q[chunk], GEOMETRY)
+                sdf, _ = self.decoders.signed_distance_and_color(geometry)
                 out[chunk] = np.where(known.numpy(), sdf.numpy(), np.nan)
         return out
 
@@ -266,8 +279,8 @@ class NeuralField:
         out = np.zeros((len(q), self.feature_dim), np.float32)
         with torch.no_grad():
             for chunk in _chunks(len(q)):
-                latent, known = self.grid.interpolate(q[chunk], sparse_grad=False)
-                out[chunk] = (F.normalize(self.decoders.feature(latent), dim=1) * known[:, None]).numpy()
+                code, known = self._read(q[chunk], CODE)
+                out[chunk] = (F.normalize(self.decoders.feature(code), dim=1) * known[:, None]).numpy()
         return out
 
     def project_to_surface(self, points: np.ndarray, iterations: int = 2) -> np.ndarray:
@@ -279,15 +292,15 @@ class NeuralField:
             p = torch.from_numpy(points[chunk])
             for _ in range(iterations):
                 p = p.detach().requires_grad_(True)
-                latent, known = self.grid.interpolate(p, sparse_grad=False)
-                sdf, _ = self.decoders.signed_distance_and_color(latent)
+                geometry, known = self._read(p, GEOMETRY)
+                sdf, _ = self.decoders.signed_distance_and_color(geometry)
                 (grad,) = torch.autograd.grad(sdf.sum(), p)
                 step = sdf[:, None] * grad / grad.pow(2).sum(dim=1, keepdim=True).clamp_min(1e-6)  # (n, 3)
                 step = step * (self.field.truncation / step.norm(dim=1, keepdim=True).clamp_min(self.field.truncation))
                 p = p.detach() - step.detach()
             with torch.no_grad():
-                latent, known = self.grid.interpolate(p, sparse_grad=False)
-                sdf, _ = self.decoders.signed_distance_and_color(latent)
+                geometry, known = self._read(p, GEOMETRY)
+                sdf, _ = self.decoders.signed_distance_and_color(geometry)
             keep = known & (sdf.abs() < self.config.voxel_size)
             keep_all.append(p[keep].numpy())
         return np.concatenate(keep_all) if keep_all else np.zeros((0, 3), np.float32)
@@ -295,9 +308,14 @@ class NeuralField:
     def colors(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) uint8 colour decoded at world points (N, 3)."""
         with torch.no_grad():
-            latent, _ = self.grid.interpolate(torch.from_numpy(np.asarray(points, np.float32)), sparse_grad=False)
-            _, color = self.decoders.signed_distance_and_color(latent)
+            geometry, _ = self._read(torch.from_numpy(np.asarray(points, np.float32)), GEOMETRY)
+            _, color = self.decoders.signed_distance_and_color(geometry)
         return np.clip(color.numpy() * 255.0, 0, 255).astype(np.uint8)
+
+    def _read(self, points: torch.Tensor, table: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Table ``table``'s latents (N, D_t) at world points (N, 3) (differentiable in the points) and (N,) known."""
+        rows, weights, known = self.grid.corners(points)
+        return self.grid.blend(rows, weights, table, sparse_grad=False), known
 
     def surface_readout(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``points`` (M, 3) moved onto the surface (``project_to_surface``: (M', 3) float32) with
@@ -313,30 +331,27 @@ class NeuralField:
         return {
             "vertex_keys": self.grid.index.keys,
             "cell_keys": self.grid.cells.keys,
-            "latents": self.grid.latents.detach().numpy()[: len(self.grid)].copy(),
+            "latents": self.grid.rows_array(),  # (M, D): the geometry and code tables side by side
             **{f"decoder__{k}": v.detach().numpy().copy() for k, v in self.decoders.state_dict().items()},
         }
 
     def load_arrays(self, arrays: dict[str, np.ndarray], steps_taken: int = 0) -> None:
         """Replace grid and decoders by ``arrays`` (as ``arrays`` gives them), optimisers restarted."""
         self.decoders.load_state_dict({k[len("decoder__"):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("decoder__")})
-        self.grid = SparseLatentGrid.from_arrays(self.field.vertex_size, arrays["vertex_keys"], arrays["latents"], arrays["cell_keys"])
-        self._grid_optimizer = torch.optim.SparseAdam([self.grid.latents], lr=self.field.grid_lr)
+        self.grid = SparseLatentGrid.from_arrays(self.field.vertex_size, arrays["vertex_keys"], arrays["latents"], arrays["cell_keys"], self.field.table_dims)
+        self._grid_optimizer = torch.optim.SparseAdam(self.grid.tables, lr=self.field.grid_lr)
         self._decoder_optimizer = torch.optim.Adam(self.decoders.parameters(), lr=self.field.decoder_lr)
         self.steps_taken = int(steps_taken)
 
 
-def _regrown_sparse_adam(old: torch.optim.SparseAdam, latents: torch.nn.Parameter, old_rows: int) -> torch.optim.SparseAdam:
-    """A SparseAdam over the grown ``latents`` that keeps the old rows' moments and step count."""
-    new = torch.optim.SparseAdam([latents], lr=old.param_groups[0]["lr"])
-    (param,) = old.param_groups[0]["params"]
-    state = old.state.get(param)
-    if state:
-        new.state[latents] = {
-            "step": state["step"],
-            "exp_avg": torch.cat([state["exp_avg"], torch.zeros(latents.shape[0] - old_rows, latents.shape[1])]),
-            "exp_avg_sq": torch.cat([state["exp_avg_sq"], torch.zeros(latents.shape[0] - old_rows, latents.shape[1])]),
-        }
+def _regrown_sparse_adam(old: torch.optim.SparseAdam, tables: list[torch.nn.Parameter], old_rows: int) -> torch.optim.SparseAdam:
+    """A SparseAdam over the grown ``tables`` that keeps the old rows' moments and step counts."""
+    new = torch.optim.SparseAdam(tables, lr=old.param_groups[0]["lr"])
+    for param, table in zip(old.param_groups[0]["params"], tables):
+        state = old.state.get(param)
+        if state:
+            more = torch.zeros(table.shape[0] - old_rows, table.shape[1])
+            new.state[table] = {"step": state["step"], "exp_avg": torch.cat([state["exp_avg"], more]), "exp_avg_sq": torch.cat([state["exp_avg_sq"], more])}
     return new
 
 

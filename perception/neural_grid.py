@@ -3,9 +3,11 @@ trilinear interpolation -- the storage of the neural-field map (``perception.neu
 
 Vertex (i, j, k) sits at world position ``(i, j, k) * vertex_size`` (metres). Only vertices that
 were allocated exist; their keys live in a ``VoxelIndex`` and their D-dim latents are the rows of
-one ``(capacity, D)`` parameter read with ``torch.nn.functional.embedding(..., sparse=True)``, so a
-gradient step touches only the rows a batch read (``torch.optim.SparseAdam``) and its cost does not
-grow with the map. Capacity doubles when full (amortised O(1) per vertex); memory grows with the
+``(capacity, D_t)`` parameters, one per table (D = the sum of the tables' widths), read with
+``torch.nn.functional.embedding_bag(..., sparse=True)``, so a gradient step touches only the rows a
+batch read (``torch.optim.SparseAdam``) and its cost does not grow with the map. Tables let a caller
+read part of a latent at some points only: the neural field reads its geometry at every ray sample
+and its feature code at the surface sample alone (``corners`` once, then ``blend`` per table). Capacity doubles when full (amortised O(1) per vertex); memory grows with the
 allocated vertices, i.e. with explored surface, not with frames.
 
 A point's latent is the trilinear blend of its cell's 8 corner vertices, renormalised over the
@@ -24,34 +26,65 @@ CORNERS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], 
 
 
 class SparseLatentGrid:
-    """D-dim latents on allocated grid vertices (see module doc); ``latents`` is the parameter."""
+    """D-dim latents on allocated grid vertices, in one or more tables (see module doc)."""
 
-    def __init__(self, vertex_size: float, dim: int, initial_capacity: int = 4096) -> None:
+    def __init__(self, vertex_size: float, dim: int | tuple[int, ...], initial_capacity: int = 4096) -> None:
         if vertex_size <= 0:
             raise ValueError(f"vertex_size must be positive metres, got {vertex_size}")
         self.vertex_size = float(vertex_size)
-        self.dim = int(dim)
-        self.index = VoxelIndex()  # vertex keys -> rows of ``latents``
+        self.dims = (int(dim),) if isinstance(dim, (int, np.integer)) else tuple(int(d) for d in dim)  # widths of the tables
+        if not self.dims or min(self.dims) < 1:
+            raise ValueError(f"every table needs a width >= 1, got {dim!r}")
+        self.dim = sum(self.dims)
+        self.index = VoxelIndex()  # vertex keys -> rows of the tables
         self.cells = VoxelIndex()  # keys of the cells whose 8 corners are allocated
         self._corner_rows = np.zeros((0, 8), np.int64)  # (capacity, 8) vertex rows of each cell's corners, in cell-row order
-        self.latents = torch.nn.Parameter(torch.zeros(initial_capacity, self.dim))  # (capacity, D)
-        self.grew = False  # whether the last ``allocate_cells`` replaced ``latents`` by a larger parameter
+        self.tables = [torch.nn.Parameter(torch.zeros(initial_capacity, d)) for d in self.dims]  # (capacity, D_t) each
+        self.grew = False  # whether the last ``allocate_cells`` replaced the tables by larger parameters
 
     def __len__(self) -> int:
         return len(self.index)
 
+    @property
+    def latents(self) -> torch.nn.Parameter:
+        """The table of a one-table grid (a grid of several has ``tables``)."""
+        if len(self.tables) != 1:
+            raise AttributeError(f"this grid has {len(self.tables)} tables (widths {self.dims}): read grid.tables")
+        return self.tables[0]
+
+    @property
+    def capacity(self) -> int:
+        """Rows each table holds (>= ``len(self)``)."""
+        return self.tables[0].shape[0]
+
     @classmethod
-    def from_arrays(cls, vertex_size: float, keys: np.ndarray, latents: np.ndarray, cells: np.ndarray) -> "SparseLatentGrid":
-        """A grid whose vertex ``keys[i]`` (M,) holds ``latents[i]`` (M, D), with the allocated
-        ``cells`` (keys, as ``cells.keys`` gives them)."""
-        grid = cls(vertex_size, latents.shape[1], initial_capacity=max(len(keys), 1))
+    def from_arrays(cls, vertex_size: float, keys: np.ndarray, latents: np.ndarray, cells: np.ndarray, dims: tuple[int, ...] | None = None) -> "SparseLatentGrid":
+        """A grid whose vertex ``keys[i]`` (M,) holds ``latents[i]`` (M, D: the tables side by side,
+        ``dims`` their widths, one table by default), with the allocated ``cells`` (keys, as
+        ``cells.keys`` gives them)."""
+        latents = np.asarray(latents, np.float32)
+        dims = (latents.shape[1],) if dims is None else tuple(dims)
+        if sum(dims) != latents.shape[1]:
+            raise ValueError(f"latents are {latents.shape[1]} wide, the tables {dims} sum to {sum(dims)}")
+        grid = cls(vertex_size, dims, initial_capacity=max(len(keys), 1))
         grid.index = VoxelIndex.from_keys(keys)
         grid.cells = VoxelIndex.from_keys(cells)
         cell_ijk = unpack_keys(grid.cells.keys)  # (P, 3)
         grid._corner_rows = grid.index.rows(pack_ijk(cell_ijk[:, None, :] + CORNERS[None], vertex_size))  # (P, 8)
-        with torch.no_grad():
-            grid.latents[: len(keys)] = torch.from_numpy(np.asarray(latents, np.float32))
+        grid.write_rows(0, torch.from_numpy(latents))
         return grid
+
+    def write_rows(self, start: int, latents: torch.Tensor) -> None:
+        """Set rows ``start``.. of the tables to ``latents`` (U, D) (the tables side by side), without gradient."""
+        with torch.no_grad():
+            column = 0
+            for table, d in zip(self.tables, self.dims):
+                table[start : start + len(latents)] = latents[:, column : column + d]
+                column += d
+
+    def rows_array(self) -> np.ndarray:
+        """(M, D) float32 copy of the allocated vertices' latents, the tables side by side."""
+        return np.concatenate([t.detach().numpy()[: len(self)] for t in self.tables], axis=1)
 
     def vertex_positions_of(self, rows: np.ndarray) -> np.ndarray:
         """(R,) rows -> (R, 3) float64 world positions of those vertices, metres."""
@@ -61,8 +94,8 @@ class SparseLatentGrid:
         """Allocate the 8 corners of every grid cell holding one of the (N, 3) world ``points``;
         new vertices start at zero. Only cells not seen before are processed, so a frame of
         already-mapped surface costs one lookup. Returns (the index of one of the points in each new
-        cell (P,), the rows of those cells' corners (P, 8), the new vertex rows (K,)); ``latents``
-        may be replaced by a larger parameter (``grew``)."""
+        cell (P,), the rows of those cells' corners (P, 8), the new vertex rows (K,)); the tables
+        may be replaced by larger parameters (``grew``)."""
         cells = np.floor(np.asarray(points, np.float64) / self.vertex_size).astype(np.int64)  # (N, 3)
         known_cells = len(self.cells)
         cell_rows, _ = self.cells.add(pack_ijk(cells, self.vertex_size))  # (N,)
@@ -75,15 +108,22 @@ class SparseLatentGrid:
         if len(self.cells) > len(self._corner_rows):
             self._corner_rows = grown(self._corner_rows, max(len(self.cells), 2 * len(self._corner_rows)))
         self._corner_rows[known_cells : len(self.cells)] = rows.reshape(-1, 8)
-        self.grew = len(self.index) > self.latents.shape[0]
+        self.grew = len(self.index) > self.capacity
         if self.grew:
-            capacity = max(len(self.index), 2 * self.latents.shape[0])
-            self.latents = torch.nn.Parameter(torch.from_numpy(grown(self.latents.detach().numpy(), capacity)))
+            capacity = max(len(self.index), 2 * self.capacity)
+            self.tables = [torch.nn.Parameter(torch.from_numpy(grown(t.detach().numpy(), capacity))) for t in self.tables]
         return in_new_cell, rows.reshape(-1, 8), fresh
 
     def interpolate(self, points: torch.Tensor, sparse_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Latents at world points (N, 3) (differentiable in both the latents and the points):
-        returns ((N, D) blended latents, (N,) bool known)."""
+        returns ((N, D) blended latents, the tables side by side, (N,) bool known)."""
+        rows, weights, known = self.corners(points)
+        return torch.cat([self.blend(rows, weights, t, sparse_grad) for t in range(len(self.tables))], dim=1), known
+
+    def corners(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The trilinear read of world points (N, 3): their cells' corner rows (N, 8) (unallocated
+        corners read row 0 at weight 0), the corners' weights (N, 8) (renormalised over the allocated
+        corners; differentiable in the points) and (N,) bool known (some corner allocated)."""
         scaled = points / self.vertex_size  # (N, 3) in vertex units
         base = torch.floor(scaled.detach())  # (N, 3)
         frac = scaled - base  # (N, 3) in [0, 1)
@@ -94,12 +134,12 @@ class SparseLatentGrid:
         weights = (wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]).reshape(-1, 8)
         weights = weights * allocated
         total = weights.sum(dim=1, keepdim=True)  # (N, 1)
-        known = total[:, 0] > 1e-9
-        weights = weights / total.clamp_min(1e-9)
-        # the weighted sum of the 8 corner rows in one pass, never materialising (N, 8, D); unallocated
-        # corners read row 0 at weight 0
-        blended = F.embedding_bag(rows.clamp_min(0), self.latents, per_sample_weights=weights, mode="sum", sparse=sparse_grad)
-        return blended, known  # (N, D)
+        return rows.clamp_min(0), weights / total.clamp_min(1e-9), total[:, 0] > 1e-9
+
+    def blend(self, rows: torch.Tensor, weights: torch.Tensor, table: int = 0, sparse_grad: bool = True) -> torch.Tensor:
+        """(N, D_t) latents of table ``table`` blended over ``corners``' rows (N, 8) and weights (N, 8),
+        in one pass that never materialises (N, 8, D_t)."""
+        return F.embedding_bag(rows, self.tables[table], per_sample_weights=weights, mode="sum", sparse=sparse_grad)
 
     def _corners_of(self, cell_ijk: np.ndarray) -> np.ndarray:
         """(N, 3) int64 cell coordinates -> (N, 8) vertex rows of their corners (-1 where unallocated):

@@ -56,6 +56,29 @@ def test_cells_already_allocated_cost_nothing_and_keep_their_latents():
     assert float(grid.latents.detach()[: len(grid)].min()) == 7.0
 
 
+def test_a_grid_of_two_tables_reads_each_alone_and_round_trips_side_by_side():
+    grid = SparseLatentGrid(vertex_size=0.1, dim=(2, 3), initial_capacity=4)
+    rng = np.random.default_rng(1)
+    points = rng.uniform(-0.3, 0.3, size=(50, 3))
+    grid.allocate_cells(points)
+    assert grid.grew and [t.shape[1] for t in grid.tables] == [2, 3] and grid.dim == 5
+    values = torch.from_numpy(rng.normal(size=(len(grid), 5)).astype(np.float32))
+    grid.write_rows(0, values)
+    np.testing.assert_array_equal(grid.rows_array(), values.numpy())
+    query = torch.from_numpy(points).float()
+    both, known = grid.interpolate(query)  # (N, 5): the tables side by side
+    rows, weights, known_too = grid.corners(query)
+    assert known.all() and torch.equal(known, known_too)
+    torch.testing.assert_close(both[:, :2], grid.blend(rows, weights, 0))
+    torch.testing.assert_close(both[:, 2:], grid.blend(rows, weights, 1))
+    again = SparseLatentGrid.from_arrays(0.1, grid.index.keys, grid.rows_array(), grid.cells.keys, dims=(2, 3))
+    torch.testing.assert_close(again.interpolate(query)[0], both)
+    with pytest.raises(AttributeError, match="2 tables"):
+        grid.latents
+    with pytest.raises(ValueError, match="sum to 4"):
+        SparseLatentGrid.from_arrays(0.1, grid.index.keys, grid.rows_array(), grid.cells.keys, dims=(2, 2))
+
+
 # ---------------------------------------------------------------------------------------- online training
 
 
