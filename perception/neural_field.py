@@ -39,8 +39,9 @@ class NeuralFieldConfig:
       basis spans ``code_dim`` of the feature space, so it needs room for the features a house holds
       (36 categories' text embeddings in house 900003): a mirror seen from across the room decoded to
       0.63 cosine against "mirror" after 120 frames with 32, 0.74 with 64, 0.89 with 128 (1.0 in the
-      point-cloud map). The closed loop's figures per width are in ``docs/planner_ablations.md``;
-      128 slowed a 256² episode from 11.6 to 7.6 steps/s.
+      point-cloud map). The closed loop's figures per width are in ``docs/planner_ablations.md``.
+      The code is read only at each ray's surface sample (``table_dims``), so 128 runs a 256² episode
+      at 11.3 steps/s (``benchmarks/loop_throughput.py``; 7.6 when the code was read at every sample).
     - ``hidden``: width of the decoders' hidden layers.
     - ``truncation``: half-width of the band around the measured depth where rays are sampled and
       signed distances are supervised.
@@ -52,7 +53,7 @@ class NeuralFieldConfig:
 
     vertex_size: float = 0.1
     geometry_dim: int = 8
-    code_dim: int = 64
+    code_dim: int = 128
     hidden: int = 32
     truncation: float = 0.1
     rays_per_step: int = 1024
