@@ -16,7 +16,9 @@ Parts, as baselines are named in an evaluation table:
   episode's ground-truth plan (``OraclePlanner``; for ObjectNav the view point nearest by geodesic
   distance); ``"frontier"``: no language model, the subgoals' target phrases found in the agent's
   map while exploring frontiers (``agent.frontier_planner``, which states what it is given; needs
-  ``explore_steps`` > 0);
+  ``explore_steps`` > 0); all but the oracle send a step that names a colour ("find the black mug")
+  to the seen instance of that colour (``ColourInstancePlanner`` over the map's
+  ``perception.instance_memory``);
 - policy ``"map"``: ``MapPlannerPolicy`` on the agent's own occupancy grid; ``"oracle"``:
   ``OracleFollower`` on the simulator's navigation (privileged);
 - exploration before the first plan: ``FrontierExplorer`` on the agent's own grid when
@@ -150,9 +152,10 @@ def build_agent(
     parts). ``simulator`` gives the agent's body (``agent_config``) and, for the oracle parts only,
     the navigation. ``mapping``: where a neural field trains (``MAPPINGS``)."""
     from agent.frontier_planner import FrontierBaselinePlanner
-    from agent.grounded_planner import MapGroundedPlanner, UnseenTargetPlanner
+    from agent.grounded_planner import ColourInstancePlanner, MapGroundedPlanner, UnseenTargetPlanner
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
     from agent.scene_maps import check_construction, new_feature_map
+    from perception.instance_memory import InstanceTrackingMap
     from perception.maps import MapConfig
     from perception.semantic_text import SemanticTextExtractor
     from policies import FrontierExplorer, MapPlannerPolicy, OracleFollower
@@ -169,8 +172,9 @@ def build_agent(
     if planner in ("llm", "llm-grounded"):
         llm = ThreeDLLMPlanner.from_pretrained(checkpoint)
         map_data = llm.model.config.map_data or {}
-        # object steps whose target the map does not show yet are searched for, not driven to
-        the_planner = UnseenTargetPlanner(llm if planner == "llm" else MapGroundedPlanner(llm), points=llm.points)
+        # a step naming a colour goes to the seen instance of that colour; object steps whose target
+        # the map does not show yet are searched for, not driven to
+        the_planner = UnseenTargetPlanner(ColourInstancePlanner(llm if planner == "llm" else MapGroundedPlanner(llm)), points=llm.points)
     # a 3D-LLM trained on image tokens (the 2D baseline) reads them beside a 3D map the policy plans on
     image_tokens = map_data.get("construction") == "multiview"
     if image_tokens and planner == "llm-grounded":
@@ -183,7 +187,8 @@ def build_agent(
     extractor = SemanticTextExtractor.from_scene(scene, encoder)
     map_config = MapConfig(**map_data["map"]) if "map" in map_data else MapConfig()
     # the field trains beside the agent (a mapping thread or process): the same map, sooner (perception.field_training)
-    feature_map = new_feature_map(construction, extractor, map_config, training=training)
+    # the instances its frames show go into a memory beside the map, for ColourInstancePlanner
+    feature_map = InstanceTrackingMap(new_feature_map(construction, extractor, map_config, training=training))
     if image_tokens:
         from perception.multiview_features import ImageTokenMap, MultiViewImageFeatures
 
@@ -191,7 +196,7 @@ def build_agent(
     if planner == "oracle":
         the_planner = OraclePlanner(episode, scene, simulator.navigation, quantize=False)  # exact: an upper bound
     elif planner == "frontier":
-        the_planner = FrontierBaselinePlanner(episode)
+        the_planner = ColourInstancePlanner(FrontierBaselinePlanner(episode))
     body = simulator.agent_config
     if policy == "map":
         the_policy = MapPlannerPolicy(feature_map.occupancy_grid, body, goal_radius=config.waypoint_radius)

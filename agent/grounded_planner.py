@@ -30,6 +30,7 @@ from dataclasses import replace
 import numpy as np
 
 from agent.planner import Plan, Planner
+from perception.color_features import color_index
 from perception.maps import FeatureMap, cosine_relevance
 
 
@@ -40,14 +41,34 @@ COLOUR_WORDS = frozenset(
 """Colour words a target may start with; :func:`target_queries` matches the target without them too."""
 
 
-def target_queries(target: str) -> list[str]:
-    """The texts a map is searched with for ``target``: itself and, when it starts with colour words,
-    the rest ("dark red armchair" -> ["dark red armchair", "armchair"])."""
+def split_colour(target: str) -> tuple[str, str]:
+    """``target``'s leading colour words and the rest: "dark red armchair" -> ("dark red",
+    "armchair"); ("", target) when it starts with none (a target is never all colour words)."""
     words = target.split()
     k = 0
     while k < len(words) - 1 and words[k].lower() in COLOUR_WORDS:
         k += 1
-    return [target] if k == 0 else [target, " ".join(words[k:])]
+    return " ".join(words[:k]), " ".join(words[k:])
+
+
+def target_queries(target: str) -> list[str]:
+    """The texts a map is searched with for ``target``: itself and, when it starts with colour words,
+    the rest ("dark red armchair" -> ["dark red armchair", "armchair"])."""
+    colour, rest = split_colour(target)
+    return [target, rest] if colour else [target]
+
+
+def colour_name(words: str) -> str | None:
+    """The longest tail of colour ``words`` that ``perception.color_features`` names ("bright red" ->
+    "red", "dark red" -> "dark red"); None when no tail is a colour it knows ("golden")."""
+    parts = words.split()
+    for k in range(len(parts)):
+        try:
+            color_index(" ".join(parts[k:]))
+        except ValueError:
+            continue
+        return " ".join(parts[k:])
+    return None
 
 
 def target_relevance(features: np.ndarray, embeddings: Sequence[np.ndarray]) -> np.ndarray:
@@ -174,3 +195,65 @@ class UnseenTargetPlanner:
             return set()
         points, features = feature_map.points_and_features(self.checker.points)  # (N, 3), (N, C)
         return {s.index for s in objects if not self.checker.shows(features, self.checker.embed(feature_map, s.target))}
+
+
+class ColourInstancePlanner:
+    """``inner``'s plan, with every object step that names a colour ("find the black mug") sent to the
+    seen instance of that colour. The maps' features name categories, not colours, so neither the
+    3D-LLM (which reads features) nor ``MapGroundedPlanner`` can tell two mugs apart; a generated
+    instruction names a colour exactly when another instance of the category has another one.
+
+    It reads the instances the agent's frames showed (``perception.instance_memory``: the map must be
+    an ``InstanceTrackingMap``). For such a step, the instances whose mean feature scores at least
+    ``min_relevance`` against the target (its ``target_queries``) are ranked by how near the colour
+    name their pixels look (``SeenInstance.color_distance``); when the best is not the instance nearest the step's waypoint (x/z),
+    the waypoint moves to the best one's seen position, at floor height, noted in ``Plan.notes``.
+    Otherwise (fewer than two instances seen, the waypoint at the best already, or no colour word a
+    colour ``perception.color_features`` names) the step is left as it is; steps without a waypoint
+    (``Plan.unseen``) are left to the agent's search."""
+
+    def __init__(self, inner: Planner, min_relevance: float = 0.7) -> None:
+        if not -1.0 <= min_relevance <= 1.0:
+            raise ValueError(f"min_relevance must be a cosine in [-1, 1], got {min_relevance}")
+        self.inner = inner
+        self.min_relevance = float(min_relevance)
+
+    def plan(self, feature_map: FeatureMap, instruction: str, start: np.ndarray | None = None) -> Plan:
+        began = time.perf_counter()
+        plan = self.inner.plan(feature_map, instruction, start)
+        coloured = {i: c for i, s in enumerate(plan.steps) if s.action == "find" and s.waypoint is not None and (c := colour_name(split_colour(s.target)[0]))}
+        if not coloured:
+            return plan
+        if not callable(getattr(feature_map, "instances", None)):
+            raise TypeError("ColourInstancePlanner reads the instances the agent has seen: wrap the map in perception.instance_memory.InstanceTrackingMap")
+        seen = feature_map.instances()
+        floor = getattr(feature_map, "floor_height", None)
+        steps, notes = list(plan.steps), []
+        for i, colour in coloured.items():
+            step = steps[i]
+            waypoint = np.asarray(step.waypoint, dtype=np.float64)
+            embeddings = [feature_map.extractor.embed_text(q) for q in target_queries(step.target)]
+            position = self.instance_position(seen, embeddings, colour, waypoint)
+            if position is None:
+                continue
+            steps[i] = replace(step, waypoint=np.array([position[0], waypoint[1] if floor is None else floor, position[2]]))
+            notes.append(f"step {step.index}: {step.target!r} moved to the {colour} instance seen ({np.hypot(*(steps[i].waypoint - waypoint)[[0, 2]]):.2f} m away)")
+        if not notes:
+            return plan
+        return replace(plan, steps=steps, notes=list(plan.notes) + notes, latency_s=plan.latency_s + (time.perf_counter() - began))
+
+    def instance_position(self, seen: Sequence, embeddings: Sequence[np.ndarray], colour: str, waypoint: np.ndarray) -> np.ndarray | None:
+        """The seen position (3,) of the best ``colour`` instance among those matching the target
+        (class doc), or None when the instance nearest ``waypoint`` (3,) is already the best or fewer
+        than two match."""
+        if not seen:
+            return None
+        relevance = target_relevance(np.stack([s.feature for s in seen]), embeddings)  # (I,)
+        matching = [s for s, r in zip(seen, relevance) if r >= self.min_relevance]
+        if len(matching) < 2:
+            return None
+        rank = [(distance, -share) for distance, share in (s.color_distance(colour) for s in matching)]  # nearer, then more
+        reach = [float(np.hypot(*(s.position - waypoint)[[0, 2]])) for s in matching]
+        nearest = int(np.argmin(reach))
+        best = min(range(len(matching)), key=lambda k: (rank[k], reach[k]))  # equal ranks: the nearer the waypoint
+        return None if rank[best] >= rank[nearest] else matching[best].position

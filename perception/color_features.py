@@ -130,6 +130,51 @@ def _normalise_name(text: str) -> str:
     return re.sub(r"\bgray\b", "grey", name)
 
 
+def rgb_of_name(text: str) -> tuple[int, int, int]:
+    """The sRGB colour (0..255) a colour name (``NAMED_COLORS``) or ``#rrggbb`` stands for;
+    ``ValueError`` naming the known names otherwise."""
+    name = _normalise_name(text)
+    if name in NAMED_COLORS:
+        return NAMED_COLORS[name]
+    match = _HEX.fullmatch(name)
+    if match:
+        h = match.group(1)
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+    raise ValueError(f"unknown colour {text!r}: the colour names are {', '.join(NAMED_COLORS)}, or a #rrggbb code")
+
+
+LIT_BRIGHTNESS = 0.7
+"""How bright a surface looks against its own colour, on average over the views of it (a surface
+lit from aside looks darker than its paint). Measured on neural-field maps of generated houses 0-15
+(their objects' paint colours known): picking, among the mapped instances of a category, the one
+nearest a colour name by CIE76 distance of its mean colour divided by this factor was right 91% of
+the time for any factor in 0.55-0.8 (88% undivided). On the frames' own pixels of each instance
+(houses 0-15, the same exploration; 571 cases), ranking by the 20th percentile of the pixels'
+distances picked right 93.5% of the time with 0.7 (94.0 with 0.6, 89.8 undivided; the mean
+colour: 89.0)."""
+
+def named_color_distances(rgb: np.ndarray, brightness: float = LIT_BRIGHTNESS) -> np.ndarray:
+    """(N, K) float32 CIE76 distances (L*a*b* units) from each colour (N, 3) uint8, divided by
+    ``brightness`` (``LIT_BRIGHTNESS``), to each of the K ``NAMED_COLORS`` (in their order)."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 2 or rgb.shape[1] != 3:
+        raise ValueError(f"rgb must be (N, 3) colours, got shape {rgb.shape}")
+    if not 0.0 < brightness <= 1.0:
+        raise ValueError(f"brightness must be in (0, 1], got {brightness}")
+    lit = np.clip(np.round(rgb.astype(np.float32) / np.float32(brightness)), 0, 255).astype(np.uint8)  # (N, 3)
+    named = rgb_to_lab(np.array(list(NAMED_COLORS.values()), dtype=np.uint8))  # (K, 3)
+    return np.linalg.norm(rgb_to_lab(lit)[:, None, :] - named[None], axis=2)  # (N, K)
+
+
+def color_index(name: str) -> int:
+    """The position of colour ``name`` in ``NAMED_COLORS`` ("gray" spellings as "grey");
+    ``ValueError`` naming the known names otherwise."""
+    key = _normalise_name(name)
+    if key not in NAMED_COLORS:
+        raise ValueError(f"unknown colour {name!r}: the colour names are {', '.join(NAMED_COLORS)}")
+    return list(NAMED_COLORS).index(key)
+
+
 class ColorFeatureExtractor:
     """Frame -> (H, W, 7) unit colour features; colour names -> the same space (module docstring).
 
@@ -150,17 +195,10 @@ class ColorFeatureExtractor:
 
     def rgb_of(self, text: str) -> tuple[int, int, int]:
         """The sRGB colour (0..255) a colour name or ``#rrggbb`` stands for; ``ValueError`` otherwise."""
-        name = _normalise_name(text)
-        if name in NAMED_COLORS:
-            return NAMED_COLORS[name]
-        match = _HEX.fullmatch(name)
-        if match:
-            h = match.group(1)
-            return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-        raise ValueError(
-            f"ColorFeatureExtractor cannot embed {text!r}: it is a colour-only extractor (for recordings "
-            f"without semantic images) and knows the colour names {', '.join(NAMED_COLORS)} and #rrggbb codes"
-        )
+        try:
+            return rgb_of_name(text)
+        except ValueError as error:
+            raise ValueError(f"ColorFeatureExtractor cannot embed {text!r}: it is a colour-only extractor (for recordings without semantic images); {error}") from None
 
     def embed_text(self, text: str) -> np.ndarray:
         """(7,) float32 unit feature of the named colour: the feature a pixel of exactly that colour gets."""

@@ -157,3 +157,61 @@ def test_while_targets_stay_unseen_the_inner_planner_is_not_asked_again(turn_in_
     assert inner.calls == 2
     planner.plan(feature_map, "another instruction", start)
     assert inner.calls == 3
+
+
+def test_split_colour_and_colour_name():
+    from agent.grounded_planner import colour_name, split_colour
+
+    assert split_colour("dark red armchair") == ("dark red", "armchair")
+    assert split_colour("mug") == ("", "mug")
+    assert split_colour("red") == ("", "red")  # a target is never all colour words
+    assert colour_name("dark red") == "dark red"
+    assert colour_name("bright red") == "red"
+    assert colour_name("golden") is None
+
+
+@pytest.fixture(scope="module")
+def toured_house_1():
+    """House 1 toured room by room (96 px) into a point-cloud map that tracks instances: it holds
+    two counters, one black and one white."""
+    from agent.scene_maps import ExplorationConfig, exploration_plan, exploration_simulator
+    from perception.instance_memory import InstanceTrackingMap
+    from perception.maps import MapConfig
+    from perception.pointcloud_map import PointCloudMap
+    from perception.semantic_text import SemanticTextExtractor
+    from perception.text_encoder import SentenceEncoder
+
+    scene = generate_house(1)
+    config = ExplorationConfig(size=96)
+    sim = exploration_simulator(scene, config)
+    extractor = SemanticTextExtractor.from_scene(scene, SentenceEncoder.from_path())
+    tracked = InstanceTrackingMap(PointCloudMap(extractor, MapConfig()))
+    for pose in exploration_plan(scene, sim.navigation, config).poses:
+        frame = sim.reset(pose)
+        tracked.integrate(frame, extractor(frame))
+    sim.close()
+    return scene, tracked
+
+
+def test_a_step_naming_a_colour_goes_to_the_seen_instance_of_that_colour(toured_house_1):
+    from agent.grounded_planner import ColourInstancePlanner
+
+    scene, tracked = toured_house_1
+    counters = {o.color: o for o in scene.objects_of_category("counter")}
+    assert set(counters) == {"black", "white"}
+
+    def at(waypoint, counter):
+        return bool(np.all((waypoint[[0, 2]] >= counter.bbox_min[[0, 2]]) & (waypoint[[0, 2]] <= counter.bbox_max[[0, 2]])))
+
+    for colour, other in (("black", "white"), ("white", "black")):
+        # the inner planner points at the other counter: the step moves into the named one's box, at floor height
+        inner = FixedPlanner([Step(1, "go to", "kitchen", np.zeros(3)), Step(2, "find", f"{colour} counter", counters[other].center.copy())])
+        plan = ColourInstancePlanner(inner).plan(tracked, f"go to the kitchen, then find the {colour} counter")
+        assert at(plan.steps[1].waypoint, counters[colour]) and plan.steps[1].waypoint[1] == pytest.approx(tracked.floor_height)
+        assert np.array_equal(plan.steps[0].waypoint, np.zeros(3)) and len(plan.notes) == 1
+        # pointing at the named one already, or naming no colour: the inner plan, untouched
+        for step in (Step(1, "find", f"{colour} counter", counters[colour].center.copy()), Step(1, "find", "counter", counters[other].center.copy())):
+            plan = ColourInstancePlanner(FixedPlanner([step])).plan(tracked, "find it")
+            assert np.array_equal(plan.steps[0].waypoint, step.waypoint) and plan.notes == []
+    with pytest.raises(TypeError, match="InstanceTrackingMap"):
+        ColourInstancePlanner(FixedPlanner([Step(1, "find", "black counter", np.zeros(3))])).plan(tracked.map, "find it")
