@@ -4,7 +4,8 @@ A map's features name categories, so a map cannot tell the black mug from the re
 semantic image can: it holds an instance id per pixel (habitat's semantic sensor; 0 = unlabelled).
 For every id it has seen, the memory keeps what the frames showed of it:
 
-- ``pixels``: how many of its pixels had valid depth (every ``stride``-th row and column);
+- ``pixels``: how many of its pixels had valid depth (about ``samples_per_side`` rows and columns of
+  each frame are read, whatever its size);
 - ``position``: the mean of those pixels' world points (metres, world frame, Y up): a point on the
   part of the object that was seen;
 - ``feature``: the mean of the extractor's features at those pixels, unit length, so that a text
@@ -30,7 +31,7 @@ import numpy as np
 
 from envs.types import Frame
 from perception.color_features import NAMED_COLORS, color_index, named_color_distances
-from perception.features import pixel_features
+from perception.features import LabelFeatures, pixel_features
 from perception.geometry import backproject, check_frame
 
 
@@ -62,13 +63,14 @@ class SeenInstance:
 
 class InstanceMemory:
     """Per-instance pixel counts, world points, features and colours of the frames integrated (module
-    doc). ``stride``: every ``stride``-th pixel row and column is read; ``max_depth``: metres beyond
-    which pixels are ignored (None: all valid depth)."""
+    doc). ``samples_per_side``: about this many pixel rows and columns of each frame are read (every
+    ``width // samples_per_side``-th, at least every one); ``max_depth``: metres beyond which pixels
+    are ignored (None: all valid depth)."""
 
-    def __init__(self, stride: int = 2, max_depth: float | None = None) -> None:
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
-        self.stride = stride
+    def __init__(self, samples_per_side: int = 64, max_depth: float | None = None) -> None:
+        if isinstance(samples_per_side, bool) or not isinstance(samples_per_side, int) or samples_per_side < 1:
+            raise ValueError(f"samples_per_side must be an integer >= 1, got {samples_per_side!r}")
+        self.samples_per_side = samples_per_side
         self.max_depth = max_depth
         self._sums: dict[int, list] = {}  # id -> [pixels, point sum (3,), feature sum (C,), colour hits (K,)]
 
@@ -81,21 +83,32 @@ class InstanceMemory:
         check_frame(frame, features)
         if frame.semantic is None:
             raise ValueError("InstanceMemory needs frames with a semantic image (instance ids): enable the simulator's semantic sensor")
-        lifted = backproject(frame, self.stride, self.max_depth)
+        stride = max(1, frame.intrinsics.width // self.samples_per_side)
+        lifted = backproject(frame, stride, self.max_depth)
         ids = frame.semantic.reshape(-1)[lifted.pixels]  # (N,)
         labelled = ids > 0
         if not labelled.any():
             return
         ids, pixels, points = ids[labelled], lifted.pixels[labelled], lifted.points[labelled]  # (N',), (N',), (N', 3)
-        feats = pixel_features(features, pixels).astype(np.float64)  # (N', C)
-        distance = named_color_distances(frame.rgb.reshape(-1, 3)[pixels])  # (N', K)
-        for i in np.unique(ids):
-            mine = ids == i
-            sums = self._sums.setdefault(int(i), [0, np.zeros(3), np.zeros(feats.shape[1]), np.zeros((len(NAMED_COLORS), len(DISTANCES)), np.int64)])
-            sums[0] += int(mine.sum())
-            sums[1] += points[mine].sum(axis=0)
-            sums[2] += feats[mine].sum(axis=0)
-            sums[3] += (distance[mine][:, :, None] <= DISTANCES).sum(axis=0)  # (K, D)
+        k, d = len(NAMED_COLORS), len(DISTANCES)
+        # per-instance sums: the pixels sorted by instance id, each tagged with its instance's row
+        order = np.argsort(ids, kind="stable")
+        instance_ids, starts, counts = np.unique(ids[order], return_index=True, return_counts=True)  # (U,) each
+        instance_of = np.repeat(np.arange(len(starts)), counts)  # (N',) the sorted pixels' instance rows
+        point_sums = np.stack([np.bincount(instance_of, points[order, a], len(starts)) for a in range(3)], axis=1)  # (U, 3)
+        feature_sums = _feature_sums(features, pixels[order], instance_of, len(starts))  # (U, C)
+        # colours: each pixel's distance to each name falls in a bin of DISTANCES (d = beyond all);
+        # counts per (instance, name, bin), then summed over bins: pixels within each distance
+        bins = np.searchsorted(DISTANCES, named_color_distances(frame.rgb.reshape(-1, 3)[pixels[order]]))  # (N', K) in 0..d
+        cell = ((instance_of[:, None] * k + np.arange(k)) * (d + 1) + bins).reshape(-1)  # (N' * K,)
+        binned = np.bincount(cell, minlength=len(starts) * k * (d + 1)).reshape(len(starts), k, d + 1)
+        color_counts = np.cumsum(binned[:, :, :d], axis=2)  # (U, K, D)
+        for u, i in enumerate(instance_ids.tolist()):
+            sums = self._sums.setdefault(i, [0, np.zeros(3), np.zeros(feature_sums.shape[1]), np.zeros((k, d), np.int64)])
+            sums[0] += int(counts[u])
+            sums[1] += point_sums[u]
+            sums[2] += feature_sums[u]
+            sums[3] += color_counts[u]
 
     def instances(self) -> list[SeenInstance]:
         """Every instance seen so far, by id."""
@@ -105,6 +118,18 @@ class InstanceMemory:
             feature = (feature_sum / norm if norm > 0 else feature_sum).astype(np.float32)
             out.append(SeenInstance(i, n, point_sum / n, feature, counts.copy()))
         return out
+
+
+def _feature_sums(features, pixels: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
+    """(G, C) float32 sums of the features of ``pixels`` (N,) (flat indices) per ``group`` (N,) in 0..G-1:
+    for ``LabelFeatures`` a count of each group's table rows times the table, else one matrix product."""
+    if isinstance(features, LabelFeatures):
+        rows, kinds = features.rows.reshape(-1)[pixels], len(features.table)
+        per_row = np.bincount(group * kinds + rows, minlength=groups * kinds).reshape(groups, kinds)  # (G, K)
+        return per_row.astype(np.float32) @ features.table.astype(np.float32, copy=False)
+    member = np.zeros((groups, len(pixels)), np.float32)  # (G, N) one-hot
+    member[group, np.arange(len(pixels))] = 1.0
+    return member @ pixel_features(features, pixels).astype(np.float32, copy=False)
 
 
 class InstanceTrackingMap:

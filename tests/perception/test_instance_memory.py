@@ -34,7 +34,7 @@ def turn_in_place():
 
 def test_each_seen_instance_sits_in_its_box_with_its_feature_and_colour(turn_in_place):
     scene, frames = turn_in_place
-    memory, extractor = InstanceMemory(stride=1), Onehot()
+    memory, extractor = InstanceMemory(samples_per_side=64), Onehot()  # every pixel of a 64 px frame
     for frame in frames:
         memory.integrate(frame, extractor(frame))
     seen = memory.instances()
@@ -59,7 +59,7 @@ def test_the_tracking_map_feeds_both_and_bad_input_is_refused(turn_in_place):
     tracked.integrate(frames[0], Onehot()(frames[0]))
     assert tracked.frames_integrated == 1 and len(tracked.points()) > 0  # the wrapped map's
     assert len(tracked.instances()) > 0
-    with pytest.raises(ValueError, match="stride"):
-        InstanceMemory(stride=0)
+    with pytest.raises(ValueError, match="samples_per_side"):
+        InstanceMemory(samples_per_side=0)
     with pytest.raises(ValueError, match="colour"):
         tracked.instances()[0].color_distance("golden")
