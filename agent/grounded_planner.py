@@ -206,8 +206,9 @@ class ColourInstancePlanner:
     It reads the instances the agent's frames showed (``perception.instance_memory``: the map must be
     an ``InstanceTrackingMap``). For such a step, the instances whose mean feature scores at least
     ``min_relevance`` against the target (its ``target_queries``) are ranked by how near the colour
-    name their pixels look (``SeenInstance.color_distance``); when the best is not the instance nearest the step's waypoint (x/z),
-    the waypoint moves to the best one's seen position, at floor height, noted in ``Plan.notes``.
+    name their pixels look (``SeenInstance.color_distance``); when the best is not the instance
+    nearest the step's waypoint (x/z), the waypoint moves to the best one's seen position, at floor
+    height, noted in ``Plan.notes``.
     Otherwise (fewer than two instances seen, the waypoint at the best already, or no colour word a
     colour ``perception.color_features`` names) the step is left as it is; steps without a waypoint
     (``Plan.unseen``) are left to the agent's search."""
