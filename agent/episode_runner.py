@@ -187,8 +187,9 @@ def build_agent(
     extractor = SemanticTextExtractor.from_scene(scene, encoder)
     map_config = MapConfig(**map_data["map"]) if "map" in map_data else MapConfig()
     # the field trains beside the agent (a mapping thread or process): the same map, sooner (perception.field_training)
-    # the instances its frames show go into a memory beside the map, for ColourInstancePlanner
-    feature_map = InstanceTrackingMap(new_feature_map(construction, extractor, map_config, training=training))
+    feature_map = new_feature_map(construction, extractor, map_config, training=training)
+    if planner != "oracle":  # the instances its frames show, for ColourInstancePlanner (about 7 ms a frame)
+        feature_map = InstanceTrackingMap(feature_map)
     if image_tokens:
         from perception.multiview_features import ImageTokenMap, MultiViewImageFeatures
 
