@@ -5,6 +5,8 @@
   ``steps.jsonl`` and ``metrics.json`` to ``--out``.
 - ``nav3d episodes``: generate a habitat-lab episode dataset over generated houses, split by house
   into train/val/test ``.json.gz`` files.
+- ``nav3d room-landmarks``: count which object categories tell each room type over generated
+  houses (``agent.room_landmarks``).
 - ``nav3d map``: build a 3D feature map from a recorded RGB-D sequence in the TUM RGB-D layout
   (``perception.tum``) with colour features (``perception.color_features``; recordings have no
   semantic images) and save it as one ``.npz``.
@@ -139,6 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     episodes.add_argument("--seed", type=int, default=0)
     episodes.add_argument("--out", type=Path, required=True, help="folder for train/val/test .json.gz")
     episodes.set_defaults(func=_episodes)
+
+    landmarks = sub.add_parser("room-landmarks", help="count which object categories tell each room type over the training split of generated houses (agent.room_landmarks)")
+    landmarks.add_argument("--houses", type=int, default=100, help="houses whose training split is counted (seeds --first-house ..; default 100, the 3D-LLM's)")
+    landmarks.add_argument("--first-house", type=int, default=0, help="seed of the first house (default 0)")
+    landmarks.add_argument("--min-share", type=float, default=0.7, help="share of a category's instances that must lie in one room type (default 0.7)")
+    landmarks.add_argument("--out", type=Path, required=True, help="JSON file to write (the shipped one: agent/room_landmarks.json)")
+    landmarks.set_defaults(func=_room_landmarks)
 
     mapping = sub.add_parser("map", help="build a 3D feature map from a recorded RGB-D sequence (TUM RGB-D layout) and save it")
     mapping.add_argument("sequence", type=Path, metavar="SEQUENCE_FOLDER", help="folder with rgb.txt, depth.txt, groundtruth.txt, rgb/, depth/")
@@ -482,6 +491,27 @@ def _episodes(args: argparse.Namespace) -> int:
     for name, episodes in by_split.items():
         path = save_dataset(episodes, out / f"{name}.json.gz")
         print(f"{name}: {len(episodes)} episodes in {len(splits[name])} houses -> {path}")
+    return 0
+
+
+def _room_landmarks(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from agent.room_landmarks import RoomLandmarks
+    from envs.episode_generator import STRUCTURAL_CATEGORIES, split_scene_ids
+    from envs.files import writable_folder
+    from envs.scene_io import resolve_scene
+
+    if args.houses < 1 or args.first_house < 0:
+        raise ValueError(f"--houses must be >= 1 and --first-house >= 0, got {args.houses} and {args.first_house}")
+    writable_folder(args.out.parent if str(args.out.parent) else Path("."), "--out's folder")
+    ids = split_scene_ids([f"house:{i}" for i in range(args.first_house, args.first_house + args.houses)])["train"]
+    scenes = (resolve_scene(i) for i in tqdm(ids, desc="houses", unit="house", file=sys.stderr))
+    command = f"nav3d room-landmarks --houses {args.houses} --first-house {args.first_house} --min-share {args.min_share}"
+    table = RoomLandmarks.from_scenes(scenes, min_share=args.min_share, exclude=STRUCTURAL_CATEGORIES, source=f"{command} ({len(ids)} training houses)")
+    for room, categories in table.landmarks.items():
+        print(f"{room}: {', '.join(categories)}")
+    print(f"wrote {table.save(args.out)}")
     return 0
 
 

@@ -36,6 +36,8 @@ neural).
 
 from __future__ import annotations
 
+import math
+
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -152,7 +154,8 @@ def build_agent(
     parts). ``simulator`` gives the agent's body (``agent_config``) and, for the oracle parts only,
     the navigation. ``mapping``: where a neural field trains (``MAPPINGS``)."""
     from agent.frontier_planner import FrontierBaselinePlanner
-    from agent.grounded_planner import ColourInstancePlanner, MapGroundedPlanner, UnseenTargetPlanner
+    from agent.grounded_planner import ColourInstancePlanner, MapGroundedPlanner, InstanceViewPlanner, RoomLandmarkPlanner, UnseenTargetPlanner
+    from agent.room_landmarks import RoomLandmarks
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
     from agent.scene_maps import check_construction, new_feature_map
     from perception.instance_memory import InstanceTrackingMap
@@ -172,9 +175,15 @@ def build_agent(
     if planner in ("llm", "llm-grounded"):
         llm = ThreeDLLMPlanner.from_pretrained(checkpoint)
         map_data = llm.model.config.map_data or {}
-        # a step naming a colour goes to the seen instance of that colour; object steps whose target
-        # the map does not show yet are searched for, not driven to
-        the_planner = UnseenTargetPlanner(ColourInstancePlanner(llm if planner == "llm" else MapGroundedPlanner(llm)), points=llm.points)
+        # object steps go where the seen instance of their target nearest the model's waypoint (of
+        # the colour named, if any) is in view; room steps go among the landmarks of a room the frames showed (an
+        # oven and a refrigerator for a kitchen); steps whose target the map does not show yet are
+        # searched for, not driven to
+        rooms = RoomLandmarks.load()
+        inner = ColourInstancePlanner(RoomLandmarkPlanner(llm if planner == "llm" else MapGroundedPlanner(llm), rooms))
+        k = simulator.sensor_config.intrinsics
+        vfov = 2.0 * math.atan(k.height / (2.0 * k.fy))  # radians
+        the_planner = UnseenTargetPlanner(InstanceViewPlanner(inner, simulator.agent_config.sensor_height, vfov), points=llm.points, rooms=rooms)
     # a 3D-LLM trained on image tokens (the 2D baseline) reads them beside a 3D map the policy plans on
     image_tokens = map_data.get("construction") == "multiview"
     if image_tokens and planner == "llm-grounded":

@@ -19,6 +19,12 @@ with the shipped sentence encoder), which would leave such a target unseen howev
 
 ``UnseenTargetPlanner`` uses the same test the other way round: an object step whose target no map
 point matches yet loses its waypoint and is listed in ``Plan.unseen``, so the agent searches for it.
+
+The other planners here read the instances the agent's frames showed (``InstanceTrackingMap``):
+``ColourInstancePlanner`` picks the instance of the colour a step names, ``InstanceViewPlanner``
+sends an object step to a place from which its instance is in view, and ``RoomLandmarkPlanner``
+sends a room step among the landmarks of a room of that type (``agent.room_landmarks``), which
+``UnseenTargetPlanner`` (with ``rooms``) also uses to search for rooms the frames have not shown.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from dataclasses import replace
 import numpy as np
 
 from agent.planner import Plan, Planner
+from agent.room_landmarks import RoomLandmarks, point_categories, room_groups
+from agent.standing_points import nearest_clear_point, viewing_distance, viewing_point
 from perception.color_features import color_index
 from perception.maps import FeatureMap, cosine_relevance
 
@@ -74,6 +82,14 @@ def colour_name(words: str) -> str | None:
 def target_relevance(features: np.ndarray, embeddings: Sequence[np.ndarray]) -> np.ndarray:
     """(N,) the best cosine relevance of each feature (N, C) to any of the target's query embeddings."""
     return np.max([cosine_relevance(features, e) for e in embeddings], axis=0)
+
+
+def seen_instances(feature_map: FeatureMap, reader: str) -> list:
+    """The instances the agent's frames showed (``SeenInstance``); a TypeError naming ``reader``
+    when the map is not an ``InstanceTrackingMap`` (``perception.instance_memory``)."""
+    if not callable(getattr(feature_map, "instances", None)):
+        raise TypeError(f"{reader} reads the instances the agent has seen: wrap the map in perception.instance_memory.InstanceTrackingMap")
+    return feature_map.instances()
 
 
 class MapGroundedPlanner:
@@ -148,16 +164,19 @@ class UnseenTargetPlanner:
     yet taken out of the way: when no sampled map point scores ``min_relevance`` against the target's
     text embedding (``MapGroundedPlanner``'s test), the step loses its waypoint and is listed in
     ``Plan.unseen``, so the agent explores for it (``agent.loop``) and plans again, instead of driving
-    to a place the model guessed for an object it has not seen. Room steps keep their waypoints (the
-    maps' features name object categories, not rooms). ``points``: map points sampled per check (the
-    3D-LLM planner's own count shares its sample).
+    to a place the model guessed for an object it has not seen. With ``rooms`` (``RoomLandmarks``), a
+    room step of a type the table can tell is unseen in the same way while the instances the frames
+    showed (the map must be an ``InstanceTrackingMap``) show no such room (``room_groups``); other
+    room steps keep their waypoints. ``points``: map points
+    sampled per check (the 3D-LLM planner's own count shares its sample).
 
     While the agent searches it asks for a plan every few actions: as long as none of the unseen
     targets has appeared, the last plan is given again after checking only them, and ``inner`` is
     asked anew once one has (a generation costs far more than the check)."""
 
-    def __init__(self, inner: Planner, points: int = 2048, min_relevance: float = 0.7) -> None:
+    def __init__(self, inner: Planner, points: int = 2048, min_relevance: float = 0.7, rooms: RoomLandmarks | None = None) -> None:
         self.checker = MapGroundedPlanner(inner, points=points, min_relevance=min_relevance)
+        self.rooms = rooms
         # while targets are unseen: (instruction, inner's plan, the steps it found unseen, the plan given)
         self._waiting: tuple[str, Plan, set[int], Plan] | None = None
 
@@ -189,12 +208,20 @@ class UnseenTargetPlanner:
         return replace(given, steps=list(steps))
 
     def _unseen(self, feature_map: FeatureMap, plan: Plan) -> set[int]:
-        """The indices of ``plan``'s object steps whose target no sampled map point matches."""
+        """The indices of ``plan``'s object steps whose target no sampled map point matches, and (with
+        ``rooms``) of its room steps of which no seen instance shows a room (``room_groups``)."""
         objects = [s for s in plan.steps if s.action == "find"]
-        if not objects:
+        rooms = [s for s in plan.steps if s.action == "go to" and self.rooms is not None and self.rooms.of(s.target)]
+        if not objects and not rooms:
             return set()
-        points, features = feature_map.points_and_features(self.checker.points)  # (N, 3), (N, C)
-        return {s.index for s in objects if not self.checker.shows(features, self.checker.embed(feature_map, s.target))}
+        unseen = set()
+        if objects:
+            points, features = feature_map.points_and_features(self.checker.points)  # (N, 3), (N, C)
+            unseen = {s.index for s in objects if not self.checker.shows(features, self.checker.embed(feature_map, s.target))}
+        if rooms:
+            positions, classes = seen_landmarks(feature_map, self.rooms, self.checker.min_relevance)  # (I, 3), (I,)
+            unseen |= {s.index for s in rooms if not room_groups(positions, classes, s.target, self.rooms)}
+        return unseen
 
 
 class ColourInstancePlanner:
@@ -225,9 +252,7 @@ class ColourInstancePlanner:
         coloured = {i: c for i, s in enumerate(plan.steps) if s.action == "find" and s.waypoint is not None and (c := colour_name(split_colour(s.target)[0]))}
         if not coloured:
             return plan
-        if not callable(getattr(feature_map, "instances", None)):
-            raise TypeError("ColourInstancePlanner reads the instances the agent has seen: wrap the map in perception.instance_memory.InstanceTrackingMap")
-        seen = feature_map.instances()
+        seen = seen_instances(feature_map, "ColourInstancePlanner")
         floor = getattr(feature_map, "floor_height", None)
         steps, notes = list(plan.steps), []
         for i, colour in coloured.items():
@@ -258,3 +283,148 @@ class ColourInstancePlanner:
         nearest = int(np.argmin(reach))
         best = min(range(len(matching)), key=lambda k: (rank[k], reach[k]))  # equal ranks: the nearer the waypoint
         return None if rank[best] >= rank[nearest] else matching[best].position
+
+
+class InstanceViewPlanner:
+    """``inner``'s plan, with every object step sent to a place from which the seen instance of its
+    target nearest the step's waypoint is in view.
+
+    The instances are those the agent's frames showed (``perception.instance_memory``; the map must
+    be an ``InstanceTrackingMap``) whose mean feature scores at least ``min_relevance`` against the
+    target (``target_queries``). The 3D-LLM's object waypoint is a place to stand and see the target,
+    learned to within a metre or two; the seen instance is where the target is. The step's waypoint
+    becomes a clear cell of the agent's occupancy grid (``clearance`` metres from obstacles) at the
+    distance from the instance at which a level camera at ``camera_height`` with vertical field of
+    view ``vfov`` (radians) has it in view (``viewing_distance``: farther for a book on a low shelf
+    or a picture high on a wall), in sight of it on the grid and nearest the model's waypoint (the
+    side it was seen from); the instance's own position when no such cell is known yet. Steps
+    without a waypoint (``Plan.unseen``) or whose target matches no seen instance keep theirs;
+    moved steps are noted in ``Plan.notes``. Place it outside ``ColourInstancePlanner``, which picks
+    among the instances by colour."""
+
+    def __init__(self, inner: Planner, camera_height: float, vfov: float, min_relevance: float = 0.7, clearance: float = 0.25) -> None:
+        if not -1.0 <= min_relevance <= 1.0 or not 0 < vfov < np.pi or not clearance > 0:
+            raise ValueError(f"need -1 <= min_relevance <= 1, 0 < vfov < pi radians, clearance > 0 metres; got {min_relevance}, {vfov}, {clearance}")
+        self.inner = inner
+        self.camera_height = float(camera_height)
+        self.vfov = float(vfov)
+        self.min_relevance = float(min_relevance)
+        self.clearance = float(clearance)
+
+    def plan(self, feature_map: FeatureMap, instruction: str, start: np.ndarray | None = None) -> Plan:
+        began = time.perf_counter()
+        plan = self.inner.plan(feature_map, instruction, start)
+        objects = [i for i, s in enumerate(plan.steps) if s.action == "find" and s.waypoint is not None]
+        if not objects:
+            return plan
+        seen = seen_instances(feature_map, "InstanceViewPlanner")
+        if not seen:
+            return plan
+        positions = np.stack([s.position for s in seen])  # (I, 3)
+        features = np.stack([s.feature for s in seen])  # (I, C)
+        floor = getattr(feature_map, "floor_height", None)
+        grid = feature_map.occupancy_grid()
+        steps, notes = list(plan.steps), []
+        for i in objects:
+            step = steps[i]
+            embeddings = [feature_map.extractor.embed_text(q) for q in target_queries(step.target)]
+            matching = positions[target_relevance(features, embeddings) >= self.min_relevance]  # (M, 3)
+            if len(matching) == 0:
+                continue
+            waypoint = np.asarray(step.waypoint, dtype=np.float64)
+            target = matching[int(np.argmin(np.hypot(*(matching - waypoint)[:, [0, 2]].T)))]
+            distance = viewing_distance(float(target[1]), self.camera_height, self.vfov)
+            stand = viewing_point(grid, target, waypoint, distance, self.clearance)
+            where = "a place in view of" if stand is not None else "the position of"
+            stand = target if stand is None else stand
+            steps[i] = replace(step, waypoint=np.array([stand[0], waypoint[1] if floor is None else floor, stand[2]]))
+            notes.append(f"step {step.index}: {step.target!r} moved to {where} the nearest seen instance ({np.hypot(*(steps[i].waypoint - waypoint)[[0, 2]]):.2f} m away)")
+        if not notes:
+            return plan
+        return replace(plan, steps=steps, notes=list(plan.notes) + notes, latency_s=plan.latency_s + (time.perf_counter() - began))
+
+
+def seen_landmarks(feature_map: FeatureMap, rooms: RoomLandmarks, min_relevance: float) -> tuple[np.ndarray, np.ndarray]:
+    """The positions (I, 3) of the instances the agent's frames showed and their categories (I,)
+    among ``rooms.categories`` (``point_categories`` of their mean features; -1 for none). The map
+    must be an ``InstanceTrackingMap`` (``perception.instance_memory``): a category read per
+    instance is surer than one read per map point, where a far chair's points can read as a sofa."""
+    seen = seen_instances(feature_map, "room-step grounding (RoomLandmarkPlanner, UnseenTargetPlanner with rooms)")
+    if not seen:
+        return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+    features = np.stack([s.feature for s in seen])  # (I, C)
+    classes = point_categories(features, rooms.category_embeddings(feature_map.extractor.embed_text), min_relevance)  # (I,)
+    return np.stack([s.position for s in seen]), classes
+
+
+class RoomLandmarkPlanner:
+    """``inner``'s plan, with every room step ("go to the kitchen") sent into a room of that type the
+    map shows, found by its landmarks (``agent.room_landmarks``: an oven for a kitchen).
+
+    The maps' features name object categories, not rooms, and on a partly explored map the 3D-LLM
+    often points a room step into the wrong room. For a room step of a type ``rooms`` can tell, the
+    groups of seen instances that show such a room are found (``seen_landmarks``, ``room_groups``:
+    landmarks within ``cluster_radius`` metres of each other, as sure as the room's best one); the one
+    with the most evidence (then points, then the one nearest the step's waypoint) is taken as the
+    room, so a lone counter in a laundry room is not a kitchen. The waypoint moves to the middle of
+    that group (the mean of its categories' mean positions), snapped to the nearest cell of the
+    agent's occupancy grid that is free with ``clearance`` metres around it (within
+    ``max_snap`` metres; the middle itself otherwise), at floor height: a place to stand inside
+    the room, not a landmark's surface that may lie against a wall. Steps of a room with no landmark
+    in the map, of a type without landmarks (a hallway), or without a waypoint keep theirs; each
+    moved step is noted in ``Plan.notes``."""
+
+    def __init__(
+        self,
+        inner: Planner,
+        rooms: RoomLandmarks,
+        min_relevance: float = 0.7,
+        cluster_radius: float = 1.5,
+        clearance: float = 0.3,
+        max_snap: float = 3.0,
+    ) -> None:
+        if not -1.0 <= min_relevance <= 1.0 or not min(cluster_radius, clearance, max_snap) > 0:
+            raise ValueError(f"need -1 <= min_relevance <= 1 and positive metres, got {min_relevance}, {cluster_radius}, {clearance}, {max_snap}")
+        self.inner = inner
+        self.rooms = rooms
+        self.min_relevance = float(min_relevance)
+        self.cluster_radius = float(cluster_radius)
+        self.clearance = float(clearance)
+        self.max_snap = float(max_snap)
+
+    def plan(self, feature_map: FeatureMap, instruction: str, start: np.ndarray | None = None) -> Plan:
+        began = time.perf_counter()
+        plan = self.inner.plan(feature_map, instruction, start)
+        if not any(s.action == "go to" and s.waypoint is not None and self.rooms.of(s.target) for s in plan.steps):
+            return plan
+        points, classes = seen_landmarks(feature_map, self.rooms, self.min_relevance)  # (I, 3), (I,)
+        floor = getattr(feature_map, "floor_height", None)
+        steps, notes = list(plan.steps), []
+        for i, step in enumerate(plan.steps):
+            if step.action != "go to" or step.waypoint is None or not self.rooms.of(step.target):
+                continue
+            groups = room_groups(points, classes, step.target, self.rooms, self.cluster_radius)
+            middle = self.room_middle(points, classes, groups, np.asarray(step.waypoint, dtype=np.float64))
+            if middle is None:
+                continue
+            stand = nearest_clear_point(feature_map.occupancy_grid(), middle, self.clearance, self.max_snap)
+            stand = middle if stand is None else stand
+            steps[i] = replace(step, waypoint=np.array([stand[0], step.waypoint[1] if floor is None else floor, stand[2]]))
+            notes.append(f"step {step.index}: {step.target!r} sent among its landmarks in the map ({np.hypot(*(steps[i].waypoint - step.waypoint)[[0, 2]]):.2f} m away)")
+        if not notes:
+            return plan
+        return replace(plan, steps=steps, notes=list(plan.notes) + notes, latency_s=plan.latency_s + (time.perf_counter() - began))
+
+    @staticmethod
+    def room_middle(points: np.ndarray, classes: np.ndarray, groups: Sequence, waypoint: np.ndarray) -> np.ndarray | None:
+        """The middle (3,) of the best of ``groups`` (``LandmarkGroup`` over the seen instances'
+        positions (N, 3) and categories (N,)) (class doc); None when there is none."""
+        if not groups:
+            return None
+
+        def rank(g) -> tuple[float, int, float]:
+            near = float(np.hypot(*(points[g.members] - waypoint)[:, [0, 2]].T).min())
+            return (-g.evidence, -int(g.members.sum()), near)
+
+        best = min(groups, key=rank).members
+        return np.mean([points[best & (classes == c)].mean(axis=0) for c in np.unique(classes[best])], axis=0)

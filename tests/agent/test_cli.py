@@ -36,3 +36,14 @@ def test_episodes_command_writes_splits(tmp_path, capsys):
 
     counts = {name: len(load_dataset(tmp_path / f"{name}.json.gz")) for name in ("train", "val", "test")}
     assert sum(counts.values()) == 6 and all(c % 2 == 0 for c in counts.values())
+
+
+def test_room_landmarks_counts_the_training_split_of_generated_houses(tmp_path, capsys):
+    from agent.room_landmarks import RoomLandmarks
+
+    out = tmp_path / "rooms" / "landmarks.json"
+    assert main(["room-landmarks", "--houses", "10", "--out", str(out)]) == 0
+    table = RoomLandmarks.load(out)
+    assert "refrigerator" in table.of("kitchen") and "--houses 10" in table.source and "wrote" in capsys.readouterr().out
+    assert main(["room-landmarks", "--houses", "0", "--out", str(out)]) == 2
+    assert "--houses" in capsys.readouterr().err

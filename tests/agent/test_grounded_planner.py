@@ -215,3 +215,75 @@ def test_a_step_naming_a_colour_goes_to_the_seen_instance_of_that_colour(toured_
             assert np.array_equal(plan.steps[0].waypoint, step.waypoint) and plan.notes == []
     with pytest.raises(TypeError, match="InstanceTrackingMap"):
         ColourInstancePlanner(FixedPlanner([Step(1, "find", "black counter", np.zeros(3))])).plan(tracked.map, "find it")
+
+
+def test_room_steps_go_among_the_landmarks_of_a_room_the_frames_showed(toured_house_1):
+    from agent.grounded_planner import RoomLandmarkPlanner
+    from agent.room_landmarks import RoomLandmarks
+
+    scene, tracked = toured_house_1
+    rooms = RoomLandmarks.load()
+    wrong = np.array([0.0, 0.0, 6.0])  # the model's waypoint: in the living room, whatever the room asked for
+    for room in ("kitchen", "bathroom", "bedroom", "office"):
+        plan = RoomLandmarkPlanner(FixedPlanner([Step(1, "go to", room, wrong.copy())]), rooms).plan(tracked, f"go to the {room}")
+        assert scene.region_of(plan.steps[0].waypoint).name == room and len(plan.notes) == 1
+        assert plan.steps[0].waypoint[1] == pytest.approx(tracked.floor_height)
+        assert tracked.occupancy_grid().state_at(plan.steps[0].waypoint[None])[0] == 0  # a free cell to stand on
+    # a room type without landmarks (a hallway), and object steps, keep their waypoints
+    steps = [Step(1, "go to", "hallway", wrong.copy()), Step(2, "find", "oven", wrong.copy())]
+    plan = RoomLandmarkPlanner(FixedPlanner(steps), rooms).plan(tracked, "go to the hallway, then find the oven")
+    assert all(np.array_equal(s.waypoint, wrong) for s in plan.steps) and plan.notes == []
+    with pytest.raises(TypeError, match="InstanceTrackingMap"):
+        RoomLandmarkPlanner(FixedPlanner([Step(1, "go to", "kitchen", wrong.copy())]), rooms).plan(tracked.map, "go to the kitchen")
+
+
+def test_a_room_step_is_unseen_until_the_frames_show_its_landmarks(turn_in_place, toured_house_1):
+    from agent.room_landmarks import RoomLandmarks
+    from perception.instance_memory import InstanceTrackingMap
+    from perception.maps import MapConfig
+    from perception.pointcloud_map import PointCloudMap
+
+    scene, frames, extractor, start = turn_in_place
+    rooms = RoomLandmarks.load()
+    steps = [Step(i + 1, "go to", room, np.zeros(3)) for i, room in enumerate(("kitchen", "bathroom", "bedroom", "living room", "office"))]
+    # rooms none of whose landmark objects any frame of the turn in place shows are unseen
+    shown = {int(i) for f in frames for i in np.unique(f.semantic)}
+    showing = {o.region for o in scene.objects.values() if o.instance_id in shown and o.category in rooms.of(o.region)}
+    little = InstanceTrackingMap(PointCloudMap(extractor, MapConfig()))
+    for frame in frames:
+        little.integrate(frame, extractor(frame))
+    plan = UnseenTargetPlanner(FixedPlanner(steps), rooms=rooms).plan(little, "tour the house", start)
+    assert {s.index for s in steps if s.target not in showing} <= set(plan.unseen)
+    assert len(plan.unseen) >= 2
+    assert all(s.waypoint is None for s in plan.steps if s.index in plan.unseen)
+    # the toured house shows every room; without the table room steps are never unseen
+    _, tracked = toured_house_1
+    assert UnseenTargetPlanner(FixedPlanner(steps), rooms=rooms).plan(tracked, "tour the house").unseen == ()
+    assert UnseenTargetPlanner(FixedPlanner(steps)).plan(little, "tour the house", start).unseen == ()
+
+
+def test_object_steps_go_where_the_seen_instance_is_in_view(toured_house_1):
+    import math
+
+    from agent.grounded_planner import InstanceViewPlanner
+    from envs.episode_generator import EpisodeGenerator
+
+    scene, tracked = toured_house_1
+    sim = EmbeddedSimulator(scene, sensor_config=SensorConfig(width=64, height=64))
+    generator = EpisodeGenerator(sim, scene)
+    vfov = math.radians(79.0)
+    planner_for = lambda steps: InstanceViewPlanner(FixedPlanner(steps), camera_height=0.88, vfov=vfov)  # noqa: E731
+    reached = 0
+    targets = [o for c in ("toilet", "laptop", "microwave", "oven", "refrigerator", "tv") for o in scene.objects_of_category(c)]
+    for target in targets:
+        guess = target.center + np.array([1.5, 0.0, 1.5])  # the model's waypoint, 2 m off
+        plan = planner_for([Step(1, "find", target.category, guess)]).plan(tracked, f"find the {target.category}")
+        waypoint = plan.steps[0].waypoint
+        assert len(plan.notes) == 1 and waypoint[1] == pytest.approx(tracked.floor_height)
+        views = np.array([v.agent_state.position for v in generator.view_points(target)])
+        reached += bool(np.hypot(*(views - waypoint)[:, [0, 2]].T).min() < 0.1)
+    sim.close()
+    assert reached >= len(targets) - 1  # an ObjectNav stop there would succeed (5 of these 6)
+    # no seen instance of the target: the step keeps its waypoint
+    plan = planner_for([Step(1, "find", "piano", np.zeros(3))]).plan(tracked, "find the piano")
+    assert np.array_equal(plan.steps[0].waypoint, np.zeros(3)) and plan.notes == []
