@@ -368,9 +368,10 @@ class RoomLandmarkPlanner:
     with the most evidence (then points, then the one nearest the step's waypoint) is taken as the
     room, so a lone counter in a laundry room is not a kitchen. The waypoint moves to the middle of
     that group (the mean of its categories' mean positions), snapped to the nearest cell of the
-    agent's occupancy grid that is free with ``clearance`` metres around it (within
-    ``max_snap`` metres; the middle itself otherwise), at floor height: a place to stand inside
-    the room, not a landmark's surface that may lie against a wall. Steps of a room with no landmark
+    agent's occupancy grid that is free with ``clearance`` metres around it and not across a wall
+    from the middle (``nearest_clear_point``, within ``max_snap`` metres; the middle itself
+    otherwise), at floor height: a place to stand inside the room, not a landmark's surface that
+    may lie against a wall. Steps of a room with no landmark
     in the map, of a type without landmarks (a hallway), or without a waypoint keep theirs; each
     moved step is noted in ``Plan.notes``."""
 
@@ -380,7 +381,7 @@ class RoomLandmarkPlanner:
         rooms: RoomLandmarks,
         min_relevance: float = 0.7,
         cluster_radius: float = 1.5,
-        clearance: float = 0.3,
+        clearance: float = 0.25,
         max_snap: float = 3.0,
     ) -> None:
         if not -1.0 <= min_relevance <= 1.0 or not min(cluster_radius, clearance, max_snap) > 0:

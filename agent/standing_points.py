@@ -26,14 +26,18 @@ def clear_points(grid: OccupancyGrid, clearance: float) -> np.ndarray:
     return grid.cell_to_world(np.argwhere(free & (distance >= clearance)))
 
 
-def nearest_clear_point(grid: OccupancyGrid, point: np.ndarray, clearance: float, max_distance: float) -> np.ndarray | None:
-    """The clear cell centre (3,) nearest ``point`` (3,) (x/z), if within ``max_distance`` metres."""
+def nearest_clear_point(grid: OccupancyGrid, point: np.ndarray, clearance: float, max_distance: float, near_point: float = 0.1) -> np.ndarray | None:
+    """The clear cell centre (3,) nearest ``point`` (3,) (x/z) with ``point`` in sight of it
+    (``in_sight`` with ``near_point`` as ``near_target``: not across a wall), if one is within
+    ``max_distance`` metres."""
     centres = clear_points(grid, clearance)
-    if len(centres) == 0:
-        return None
     d = np.hypot(centres[:, 0] - point[0], centres[:, 2] - point[2])
-    k = int(np.argmin(d))
-    return centres[k] if d[k] <= max_distance else None
+    for k in np.argsort(d):
+        if d[k] > max_distance:
+            break
+        if in_sight(grid, centres[k], point, near_point):
+            return centres[k]
+    return None
 
 
 def viewing_distance(target_height: float, camera_height: float, vfov: float, least: float = 0.45, most: float = 0.85) -> float:

@@ -56,3 +56,15 @@ def test_the_viewing_point_is_on_the_targets_side_of_the_wall():
     assert stand is not None and stand[0] > 2.05 and in_sight(grid, stand, target)
     assert abs(np.hypot(*(stand - target)[[0, 2]]) - 0.6) <= 0.1 + 1e-9
     assert viewing_point(grid, target, np.array([1.0, 0.0, 1.0]), 10.0, 0.25) is None
+
+
+def test_the_nearest_clear_point_is_not_across_a_wall():
+    grid = two_rooms()
+    cells = grid.cells.copy()
+    cells[14:26, 50:52] = OCCUPIED  # a cupboard at x in [2.5, 2.6), z in [0.7, 1.3): no clear cell right of the point
+    grid = OccupancyGrid(cells, grid.origin, grid.resolution, grid.floor_height, grid.height_band)
+    point = np.array([2.2, 0.0, 1.0])
+    stand = nearest_clear_point(grid, point, 0.3, 2.0)
+    assert stand is not None and stand[0] > 2.05 and in_sight(grid, stand, point)  # beside the cupboard, not behind the wall
+    across = clear_points(grid, 0.3)
+    assert np.hypot(*(across - point)[:, [0, 2]].T).min() < np.hypot(*(stand - point)[[0, 2]])  # a nearer cell lies across the wall
