@@ -188,7 +188,8 @@ class UnseenTargetPlanner:
         began = time.perf_counter()
         if self._waiting is not None and self._waiting[0] == instruction:
             _, inner_plan, unseen, given = self._waiting
-            if self._unseen(feature_map, inner_plan) == unseen:
+            # (steps the inner planner itself found unseen, e.g. a colour not seen yet, need it asked anew)
+            if not inner_plan.unseen and self._unseen(feature_map, inner_plan) == unseen:
                 return replace(given, steps=list(given.steps), latency_s=time.perf_counter() - began, notes=list(given.notes))
         self._waiting = None
         inner_plan = self.inner.plan(feature_map, instruction, start)
@@ -236,15 +237,21 @@ class ColourInstancePlanner:
     name their pixels look (``SeenInstance.color_distance``); when the best is not the instance
     nearest the step's waypoint (x/z), the waypoint moves to the best one's seen position, at floor
     height, noted in ``Plan.notes``.
+    When instances of the target's category are seen but none looks the colour (a fifth of its pixels
+    within ``max_colour_distance`` CIE76 units of it), the step loses its waypoint and is listed in
+    ``Plan.unseen``, so the agent searches on instead of taking a brown table for the black one: over
+    the room tours of houses 0-11, 82% of instances lie within 30 of their own colour name and 9.6%
+    of those of another colour of their category within 30 of it.
     Otherwise (fewer than two instances seen, the waypoint at the best already, or no colour word a
     colour ``perception.color_features`` names) the step is left as it is; steps without a waypoint
     (``Plan.unseen``) are left to the agent's search."""
 
-    def __init__(self, inner: Planner, min_relevance: float = 0.7) -> None:
-        if not -1.0 <= min_relevance <= 1.0:
-            raise ValueError(f"min_relevance must be a cosine in [-1, 1], got {min_relevance}")
+    def __init__(self, inner: Planner, min_relevance: float = 0.7, max_colour_distance: float = 30.0) -> None:
+        if not -1.0 <= min_relevance <= 1.0 or not max_colour_distance > 0:
+            raise ValueError(f"need min_relevance a cosine in [-1, 1] and max_colour_distance > 0, got {min_relevance}, {max_colour_distance}")
         self.inner = inner
         self.min_relevance = float(min_relevance)
+        self.max_colour_distance = float(max_colour_distance)
 
     def plan(self, feature_map: FeatureMap, instruction: str, start: np.ndarray | None = None) -> Plan:
         began = time.perf_counter()
@@ -254,28 +261,42 @@ class ColourInstancePlanner:
             return plan
         seen = seen_instances(feature_map, "ColourInstancePlanner")
         floor = getattr(feature_map, "floor_height", None)
-        steps, notes = list(plan.steps), []
+        steps, notes, unseen = list(plan.steps), [], set()
         for i, colour in coloured.items():
             step = steps[i]
             waypoint = np.asarray(step.waypoint, dtype=np.float64)
             embeddings = [feature_map.extractor.embed_text(q) for q in target_queries(step.target)]
-            position = self.instance_position(seen, embeddings, colour, waypoint)
+            matching = self.matching(seen, embeddings)
+            if matching and min(s.color_distance(colour)[0] for s in matching) > self.max_colour_distance:
+                steps[i] = replace(step, waypoint=None, bins=())
+                unseen.add(step.index)
+                notes.append(f"step {step.index}: no {split_colour(step.target)[1]!r} seen looks {colour} yet")
+                continue
+            position = self.instance_position(matching, colour, waypoint)
             if position is None:
                 continue
             steps[i] = replace(step, waypoint=np.array([position[0], waypoint[1] if floor is None else floor, position[2]]))
             notes.append(f"step {step.index}: {step.target!r} moved to the {colour} instance seen ({np.hypot(*(steps[i].waypoint - waypoint)[[0, 2]]):.2f} m away)")
         if not notes:
             return plan
-        return replace(plan, steps=steps, notes=list(plan.notes) + notes, latency_s=plan.latency_s + (time.perf_counter() - began))
+        return replace(
+            plan, steps=steps, notes=list(plan.notes) + notes, unseen=tuple(sorted(set(plan.unseen) | unseen)),
+            latency_s=plan.latency_s + (time.perf_counter() - began),
+        )
 
-    def instance_position(self, seen: Sequence, embeddings: Sequence[np.ndarray], colour: str, waypoint: np.ndarray) -> np.ndarray | None:
+    def matching(self, seen: Sequence, embeddings: Sequence[np.ndarray]) -> list:
+        """The seen instances whose mean feature scores ``min_relevance`` against the target's query
+        embeddings."""
+        if not seen:
+            return []
+        relevance = target_relevance(np.stack([s.feature for s in seen]), embeddings)  # (I,)
+        return [s for s, r in zip(seen, relevance) if r >= self.min_relevance]
+
+    @staticmethod
+    def instance_position(matching: Sequence, colour: str, waypoint: np.ndarray) -> np.ndarray | None:
         """The seen position (3,) of the best ``colour`` instance among those matching the target
         (class doc), or None when the instance nearest ``waypoint`` (3,) is already the best or fewer
         than two match."""
-        if not seen:
-            return None
-        relevance = target_relevance(np.stack([s.feature for s in seen]), embeddings)  # (I,)
-        matching = [s for s, r in zip(seen, relevance) if r >= self.min_relevance]
         if len(matching) < 2:
             return None
         rank = [(distance, -share) for distance, share in (s.color_distance(colour) for s in matching)]  # nearer, then more

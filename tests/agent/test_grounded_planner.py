@@ -1,5 +1,7 @@
 """MapGroundedPlanner: object steps get their waypoints from the agent's map, room steps keep theirs."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -157,6 +159,13 @@ def test_while_targets_stay_unseen_the_inner_planner_is_not_asked_again(turn_in_
     assert inner.calls == 2
     planner.plan(feature_map, "another instruction", start)
     assert inner.calls == 3
+    # a step the inner planner itself lists as unseen (a colour not seen yet) may be found by it on
+    # any call: it is asked anew each time
+    inner = FixedPlanner([Step(1, "find", "spaceship", here), Step(2, "find", "purple counter", None)])
+    inner.plan = lambda *a, _plan=inner.plan: replace(_plan(*a), unseen=(2,))
+    planner = UnseenTargetPlanner(inner)
+    assert planner.plan(early, "find both", start).unseen == (1, 2) and planner.plan(early, "find both", start).unseen == (1, 2)
+    assert inner.calls == 2
 
 
 def test_split_colour_and_colour_name():
@@ -215,6 +224,9 @@ def test_a_step_naming_a_colour_goes_to_the_seen_instance_of_that_colour(toured_
             assert np.array_equal(plan.steps[0].waypoint, step.waypoint) and plan.notes == []
     with pytest.raises(TypeError, match="InstanceTrackingMap"):
         ColourInstancePlanner(FixedPlanner([Step(1, "find", "black counter", np.zeros(3))])).plan(tracked.map, "find it")
+    # no counter seen looks purple: the step is searched for, not sent to the counter of another colour
+    plan = ColourInstancePlanner(FixedPlanner([Step(1, "find", "purple counter", counters["black"].center.copy())])).plan(tracked, "find it")
+    assert plan.steps[0].waypoint is None and plan.unseen == (1,) and "purple" in plan.notes[0]
 
 
 def test_room_steps_go_among_the_landmarks_of_a_room_the_frames_showed(toured_house_1):
