@@ -48,8 +48,8 @@ PLANNER_CHOICES = ("llm", "llm-grounded", "oracle", "frontier")
 MAPPING_CHOICES = ("thread", "process", "inline")
 """``--mapping`` names (``agent.episode_runner.MAPPINGS``, likewise)."""
 FIRST_EXPLORE_HELP = (
-    "frontier-exploration actions before the first plan alone (default: --explore-steps for instruction episodes, 0 for "
-    "ObjectNav); 0 = a turn in place, then plan and explore only for targets not yet in the map"
+    "frontier-exploration actions before the first plan alone (default: 100 for instruction episodes, at most --explore-steps; "
+    "0 for ObjectNav); 0 = a turn in place, then plan and explore only for targets not yet in the map"
 )
 PLANNER_HELP = (
     "llm: the 3D-LLM (default); llm-grounded: its steps, object waypoints looked up in the agent's map; oracle: the episode's "
@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     run.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
     run.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps,
-                     help=f"frontier-exploration actions before the first plan, and again for each target not yet in the map; 0 = a turn in place instead (default {LoopConfig.explore_steps})")
+                     help=f"frontier-exploration actions for each target not yet in the map, and at most this many before the first plan; 0 = a turn in place instead (default {LoopConfig.explore_steps})")
     run.add_argument("--first-explore-steps", type=int, default=None, help=FIRST_EXPLORE_HELP)
     run.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     run.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")
@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
     evaluate.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     evaluate.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
-    evaluate.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps, help=f"frontier-exploration actions before the first plan, and again for each target not yet in the map (default {LoopConfig.explore_steps})")
+    evaluate.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps, help=f"frontier-exploration actions for each target not yet in the map, and at most this many before the first plan (default {LoopConfig.explore_steps})")
     evaluate.add_argument("--first-explore-steps", type=int, default=None, help=FIRST_EXPLORE_HELP)
     evaluate.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
     evaluate.add_argument("--max-steps", type=int, default=500, help="episode step limit (default 500)")

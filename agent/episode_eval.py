@@ -54,8 +54,8 @@ class EpisodeEvalConfig:
     """How each episode runs: the agent's parts (``agent.episode_runner``: planner
     "llm"|"llm-grounded"|"oracle"|"frontier", policy "map"|"oracle", checkpoint folder, map
     construction), the sensor ``size`` in pixels, the env's ``max_steps``, the exploration budget
-    (actions before the first plan, and again per target not yet in the map; ``first_explore_steps``
-    the first of them alone, None = the same), and the parallelism
+    (actions per target not yet in the map; ``first_explore_steps`` those before the first plan,
+    None = ``build_agent``'s default per task), and the parallelism
     (``workers`` processes with ``threads`` torch threads each)."""
 
     planner: str = "llm"

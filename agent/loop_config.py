@@ -17,7 +17,8 @@ class LoopConfig:
       and at most this many again for each step whose target the planner has not found in the map
       yet (``Plan.unseen``).
     - ``first_explore_steps``: the budget before the first plan alone (None = ``explore_steps``,
-      except that ``agent.episode_runner.build_agent`` makes it 0 for ObjectNav episodes); 0 = only
+      except that ``agent.episode_runner.build_agent`` makes it 0 for ObjectNav episodes and
+      ``INSTRUCTION_FIRST_EXPLORE_STEPS`` for instruction episodes); 0 = only
       the ``look_around`` turn, then plan and explore only for targets not yet in the map.
     - ``waypoint_radius``: metres (x/z) from a step's waypoint at which the agent stops for it.
     - ``stale_steps``: actions spent on one step after which the plan is made again.

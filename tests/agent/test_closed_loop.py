@@ -205,6 +205,22 @@ def test_objectnav_agents_skip_the_first_exploration_unless_told(objectnav, enco
     sim.close()
 
 
+def test_instruction_agents_explore_briefly_before_the_first_plan(encoder):
+    from agent.episode_runner import INSTRUCTION_FIRST_EXPLORE_STEPS
+
+    env = InstructionEnv(scenes=("house:1",), sensor=SensorConfig(width=48, height=48))
+    env.reset(seed=0)
+    sim, episode = env.simulator, env.current_episode
+
+    def first(config: LoopConfig) -> int:
+        return build_agent(episode, sim.scene, sim, "oracle", "map", construction="pointcloud", config=config, encoder=encoder).config.initial_explore_steps
+
+    assert first(LoopConfig()) == INSTRUCTION_FIRST_EXPLORE_STEPS == 100
+    assert first(LoopConfig(explore_steps=30)) == 30  # never more than the per-target budget
+    assert first(LoopConfig(first_explore_steps=0)) == 0
+    env.close()
+
+
 def test_a_multiview_3d_llm_reads_image_tokens_while_the_policy_plans_on_a_3d_map(objectnav, encoder, tmp_path):
     """The 2D-features baseline in the loop: a checkpoint trained on ``multiview`` data plans from the
     image tokens of the agent's frames; the policy still drives on the 3D map's occupancy grid."""
