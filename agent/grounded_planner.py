@@ -380,7 +380,7 @@ def seen_landmarks(feature_map: FeatureMap, rooms: RoomLandmarks, min_relevance:
 
 class RoomLandmarkPlanner:
     """``inner``'s plan, with every room step ("go to the kitchen") sent into a room of that type the
-    map shows, found by its landmarks (``agent.room_landmarks``: an oven for a kitchen).
+    agent's frames showed, found by its landmarks (``agent.room_landmarks``: an oven for a kitchen).
 
     The maps' features name object categories, not rooms, and on a partly explored map the 3D-LLM
     often points a room step into the wrong room. For a room step of a type ``rooms`` can tell, the
@@ -392,9 +392,8 @@ class RoomLandmarkPlanner:
     agent's occupancy grid that is free with ``clearance`` metres around it and not across a wall
     from the middle (``nearest_clear_point``, within ``max_snap`` metres; the middle itself
     otherwise), at floor height: a place to stand inside the room, not a landmark's surface that
-    may lie against a wall. Steps of a room with no landmark
-    in the map, of a type without landmarks (a hallway), or without a waypoint keep theirs; each
-    moved step is noted in ``Plan.notes``."""
+    may lie against a wall. Steps of a room with no landmark seen, of a type without landmarks (a
+    hallway), or without a waypoint keep theirs; each moved step is noted in ``Plan.notes``."""
 
     def __init__(
         self,
@@ -432,7 +431,7 @@ class RoomLandmarkPlanner:
             stand = nearest_clear_point(feature_map.occupancy_grid(), middle, self.clearance, self.max_snap)
             stand = middle if stand is None else stand
             steps[i] = replace(step, waypoint=np.array([stand[0], step.waypoint[1] if floor is None else floor, stand[2]]))
-            notes.append(f"step {step.index}: {step.target!r} sent among its landmarks in the map ({np.hypot(*(steps[i].waypoint - step.waypoint)[[0, 2]]):.2f} m away)")
+            notes.append(f"step {step.index}: {step.target!r} sent among its landmarks seen ({np.hypot(*(steps[i].waypoint - step.waypoint)[[0, 2]]):.2f} m away)")
         if not notes:
             return plan
         return replace(plan, steps=steps, notes=list(plan.notes) + notes, latency_s=plan.latency_s + (time.perf_counter() - began))

@@ -1,4 +1,4 @@
-"""Which object categories tell a room apart, and where a map shows such a room.
+"""Which object categories tell a room apart, and where the agent has seen such a room.
 
 The maps' features name object categories, not rooms, and on a partly explored map the 3D-LLM
 often places a room step in the wrong room (held-out instruction episodes: a kitchen step sent to
@@ -8,11 +8,11 @@ bathroom), counted over labelled training scenes (:meth:`RoomLandmarks.from_scen
 learned from data, as the 3D-LLM's own is. ``agent/room_landmarks.json`` ships the table counted
 over the 3D-LLM's training houses (``nav3d room-landmarks``; the command is in the file).
 
-:func:`point_categories` sorts map points into categories (each point to the category whose text
-embedding its feature is nearest, when that cosine is at least ``min_relevance``);
-:func:`room_groups` groups a room's landmark points by place and keeps the groups
-that tell the room as surely as its best landmark does (up to ``min_evidence``): a lone counter
-(88% of counters are in kitchens) is not a kitchen, a refrigerator is.
+:func:`point_categories` sorts features (of map points, or of the instances the agent's frames
+showed) into categories: each to the category whose text embedding it is nearest, when that cosine
+is at least ``min_relevance``. :func:`room_groups` groups a room's landmarks by place and keeps the
+groups that tell the room as surely as its best landmark does (up to ``min_evidence``): a lone
+counter (87% of counters are in kitchens) is not a kitchen, a refrigerator is.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,6 @@ class RoomLandmarks:
     landmarks: dict[str, dict[str, float]]
     categories: tuple[str, ...]
     source: str = ""
-    _embeddings: dict = field(default_factory=dict, compare=False, repr=False)  # id(embed) -> (K, C)
 
     def __post_init__(self) -> None:
         unknown = sorted({c for cs in self.landmarks.values() for c in cs} - set(self.categories))
@@ -103,12 +102,9 @@ class RoomLandmarks:
 
     def category_embeddings(self, embed: Callable[[str], np.ndarray]) -> np.ndarray:
         """(K, C) unit text embeddings of ``categories`` by ``embed`` (e.g. a map's
-        ``extractor.embed_text``), computed once per ``embed``."""
-        key = id(getattr(embed, "__self__", embed))
-        if key not in self._embeddings:
-            e = np.stack([np.asarray(embed(c), dtype=np.float32) for c in self.categories])  # (K, C)
-            self._embeddings[key] = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-        return self._embeddings[key]
+        ``extractor.embed_text``, whose encoder caches them)."""
+        e = np.stack([np.asarray(embed(c), dtype=np.float32) for c in self.categories])  # (K, C)
+        return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
 
 def point_categories(features: np.ndarray, embeddings: np.ndarray, min_relevance: float) -> np.ndarray:
@@ -123,8 +119,8 @@ def point_categories(features: np.ndarray, embeddings: np.ndarray, min_relevance
 
 @dataclass(frozen=True)
 class LandmarkGroup:
-    """Landmark points of one room type that lie together: ``members`` (N,) bool over the map
-    points given, ``evidence`` the sum of the shares of the distinct categories among them."""
+    """Landmarks of one room type that lie together: ``members`` (N,) bool over the points given,
+    ``evidence`` the sum of the shares of the distinct categories among them."""
 
     members: np.ndarray
     evidence: float
@@ -138,8 +134,9 @@ def room_groups(
     cluster_radius: float = 1.5,
     min_evidence: float = 0.95,
 ) -> list[LandmarkGroup]:
-    """The groups of map points (N, 3), sorted into categories (N,) by :func:`point_categories`,
-    that show a room of type ``room``: its landmark points, linked when within ``cluster_radius``
+    """The groups of points (N, 3) (seen instances' positions, or map points), sorted into
+    categories (N,) by :func:`point_categories`, that show a room of type ``room``: its landmark
+    points, linked when within ``cluster_radius``
     metres of each other (x/z), kept when their evidence reaches ``min_evidence`` or, for a room
     whose best landmark's share is lower, that share. Empty for a room type without landmarks."""
     from scipy.sparse.csgraph import connected_components
