@@ -161,8 +161,9 @@ class MapGroundedPlanner:
 
 class UnseenTargetPlanner:
     """``inner``'s plan (e.g. the 3D-LLM's), with every object step whose target the map does not show
-    yet taken out of the way: when no sampled map point scores ``min_relevance`` against the target's
-    text embedding (``MapGroundedPlanner``'s test), the step loses its waypoint and is listed in
+    yet taken out of the way: when no sampled map point (and, on an ``InstanceTrackingMap``, no
+    instance the frames showed) scores ``min_relevance`` against the target's text embedding
+    (``MapGroundedPlanner``'s test), the step loses its waypoint and is listed in
     ``Plan.unseen``, so the agent explores for it (``agent.loop``) and plans again, instead of driving
     to a place the model guessed for an object it has not seen. With ``rooms`` (``RoomLandmarks``), a
     room step of a type the table can tell is unseen in the same way while the instances the frames
@@ -209,7 +210,8 @@ class UnseenTargetPlanner:
         return replace(given, steps=list(steps))
 
     def _unseen(self, feature_map: FeatureMap, plan: Plan) -> set[int]:
-        """The indices of ``plan``'s object steps whose target no sampled map point matches, and (with
+        """The indices of ``plan``'s object steps whose target no sampled map point (nor seen
+        instance) matches, and (with
         ``rooms``) of its room steps of which no seen instance shows a room (``room_groups``)."""
         objects = [s for s in plan.steps if s.action == "find"]
         rooms = [s for s in plan.steps if s.action == "go to" and self.rooms is not None and self.rooms.of(s.target)]
@@ -218,6 +220,9 @@ class UnseenTargetPlanner:
         unseen = set()
         if objects:
             points, features = feature_map.points_and_features(self.checker.points)  # (N, 3), (N, C)
+            if callable(getattr(feature_map, "instances", None)) and (seen := feature_map.instances()):
+                # an instance the frames showed counts too: a small or far object may have few map points
+                features = np.concatenate([features, np.stack([s.feature for s in seen])])  # (N + I, C)
             unseen = {s.index for s in objects if not self.checker.shows(features, self.checker.embed(feature_map, s.target))}
         if rooms:
             positions, classes = seen_landmarks(feature_map, self.rooms, self.checker.min_relevance)  # (I, 3), (I,)

@@ -18,7 +18,8 @@ Each call of :meth:`Agent.act` (one frame):
    unseen target (below), logged as a "cut off" event.
 
 A step the planner lists as ``Plan.unseen`` (its target is not in the map yet) is searched for: the
-agent explores with its ``explorer`` for up to ``LoopConfig.explore_steps`` actions, plans again
+agent turns in place (``LoopConfig.search_turns`` actions: the target may stand beside it, out of
+view; not where it finished a full turn already, within ``TURNED_HERE`` metres), then explores with its ``explorer``, for up to ``LoopConfig.explore_steps`` actions in all; it plans again
 every ``search_check_steps`` of them and drives on as soon as the step has a waypoint; when the
 budget is spent (or no frontier is left, or there is no explorer) it gives up and STOPs where it
 stands for that step (logged as a "search" event). Any other step whose waypoint could not be read
@@ -41,6 +42,10 @@ from envs.types import Action, Frame
 from perception.features import FeatureExtractor
 from perception.maps import FeatureMap
 from policies.base import Policy
+
+
+TURNED_HERE = 0.5
+"""Metres (x/z) within which a search does not turn in place again where a full turn was made."""
 
 
 @dataclass
@@ -80,6 +85,7 @@ class Agent:
         self._explored = 0  # exploring actions taken; -1 once exploration is over
         self._searched = 0  # exploring actions taken for the current step's unseen target
         self._checked_at = 0  # ``_searched`` when the current step was last planned for
+        self._turned_at: np.ndarray | None = None  # (3,) where the agent last finished a full turn in place
         self.instruction = ""
         self.plan: Plan | None = None
         self.plans: list[Plan] = []
@@ -97,6 +103,7 @@ class Agent:
         self.plan, self.plans, self.done_steps, self.events = None, [], 0, []
         self.finished = False
         self._step = self._on_step = self._explored = self._searched = self._checked_at = 0
+        self._turned_at = None
         self.policy.reset()
         if self.explorer is not None:
             self.explorer.reset()
@@ -127,6 +134,8 @@ class Agent:
             return Action.STOP
         first = self.config.initial_explore_steps
         if (self.explorer is None or first == 0) and step < self.config.look_around:
+            if step == self.config.look_around - 1:
+                self._turned_at = np.asarray(frame.agent_pose.position, dtype=np.float64)
             return Action.TURN_LEFT
         if self.explorer is not None and self._explored >= 0:
             t = time.perf_counter()
@@ -181,6 +190,13 @@ class Agent:
         the step has a waypoint: found by a new plan, or ``position`` (3,) world metres on giving up."""
         if self._searched > self._checked_at and self._searched % self.config.search_check_steps == 0 and self._look(step, position):
             return None
+        turned_here = self._turned_at is not None and float(np.hypot(*(position - self._turned_at)[[0, 2]])) < TURNED_HERE
+        if self.explorer is not None and self._searched < min(self.config.search_turns, self.config.explore_steps) and not turned_here:
+            self._searched += 1  # a turn in place first: the target may be beside the agent, out of view
+            if self._searched == self.config.search_turns:
+                self._turned_at = position.copy()
+            self.events.append(LoopEvent(step, "explore", 0.0, {"action": Action.TURN_LEFT.name, "for": self.current_step.text}))
+            return Action.TURN_LEFT
         if self.explorer is not None and self._searched < self.config.explore_steps:
             t = time.perf_counter()
             action = self.explorer.act(observation, None)

@@ -23,6 +23,8 @@ class LoopConfig:
     - ``waypoint_radius``: metres (x/z) from a step's waypoint at which the agent stops for it.
     - ``stale_steps``: actions spent on one step after which the plan is made again.
     - ``replan_after_subgoal``: plan again after each reached step (the map has grown meanwhile).
+    - ``search_turns``: the first actions of each search for an unseen target are turns in place (12
+      x 30 degrees = a full turn), counted in its ``explore_steps``.
     - ``search_check_steps``: while exploring for an unseen target, plan again every this many
       exploring actions (to stop exploring once the target is in the map).
     - ``cut_off_distance``: metres (x/z) from its waypoint beyond which a STOP of the policy (it can
@@ -36,6 +38,7 @@ class LoopConfig:
     stale_steps: int = 120
     replan_after_subgoal: bool = True
     search_check_steps: int = 10
+    search_turns: int = 12
     first_explore_steps: int | None = None
     cut_off_distance: float = 1.0
 
@@ -45,7 +48,7 @@ class LoopConfig:
         return self.explore_steps if self.first_explore_steps is None else self.first_explore_steps
 
     def __post_init__(self) -> None:
-        for name, least in (("look_around", 0), ("explore_steps", 0), ("stale_steps", 1), ("search_check_steps", 1)):
+        for name, least in (("look_around", 0), ("explore_steps", 0), ("stale_steps", 1), ("search_check_steps", 1), ("search_turns", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"LoopConfig.{name} must be an integer >= {least}, got {value!r}")

@@ -299,3 +299,11 @@ def test_object_steps_go_where_the_seen_instance_is_in_view(toured_house_1):
     # no seen instance of the target: the step keeps its waypoint
     plan = planner_for([Step(1, "find", "piano", np.zeros(3))]).plan(tracked, "find the piano")
     assert np.array_equal(plan.steps[0].waypoint, np.zeros(3)) and plan.notes == []
+
+
+def test_an_instance_the_frames_showed_counts_as_seen_when_the_map_sample_misses_it(toured_house_1):
+    _, tracked = toured_house_1
+    steps = [Step(1, "find", "microwave", np.zeros(3))]
+    # one sampled map point cannot show a microwave; the instance memory has seen one
+    assert UnseenTargetPlanner(FixedPlanner(steps), points=1).plan(tracked.map, "find the microwave").unseen == (1,)
+    assert UnseenTargetPlanner(FixedPlanner(steps), points=1).plan(tracked, "find the microwave").unseen == ()
