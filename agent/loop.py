@@ -18,9 +18,10 @@ Each call of :meth:`Agent.act` (one frame):
    unseen target (below), logged as a "cut off" event.
 
 A step the planner lists as ``Plan.unseen`` (its target is not in the map yet) is searched for: the
-agent turns in place (``LoopConfig.search_turns`` actions: the target may stand beside it, out of
-view; not where it finished a full turn already, within ``TURNED_HERE`` metres), then explores with its ``explorer``, for up to ``LoopConfig.explore_steps`` actions in all; it plans again
-every ``search_check_steps`` of them and drives on as soon as the step has a waypoint; when the
+agent turns in place (``LoopConfig.search_turns`` actions, as the target may stand beside it out of
+view; not within ``TURNED_HERE`` metres of where its last turn in place ended), then explores with
+its ``explorer``, for up to ``LoopConfig.explore_steps`` actions in all; it plans again every
+``search_check_steps`` of them and drives on as soon as the step has a waypoint; when the
 budget is spent (or no frontier is left, or there is no explorer) it gives up and STOPs where it
 stands for that step (logged as a "search" event). Any other step whose waypoint could not be read
 (a malformed generation) is skipped and logged. Every part of every call is logged with its
@@ -45,7 +46,7 @@ from policies.base import Policy
 
 
 TURNED_HERE = 0.5
-"""Metres (x/z) within which a search does not turn in place again where a full turn was made."""
+"""Metres (x/z) from where the agent's last turn in place ended within which a search does not turn again."""
 
 
 @dataclass
@@ -85,7 +86,7 @@ class Agent:
         self._explored = 0  # exploring actions taken; -1 once exploration is over
         self._searched = 0  # exploring actions taken for the current step's unseen target
         self._checked_at = 0  # ``_searched`` when the current step was last planned for
-        self._turned_at: np.ndarray | None = None  # (3,) where the agent last finished a full turn in place
+        self._turned_at: np.ndarray | None = None  # (3,) where the agent's last turn in place ended
         self.instruction = ""
         self.plan: Plan | None = None
         self.plans: list[Plan] = []
@@ -195,7 +196,7 @@ class Agent:
             self._searched += 1  # a turn in place first: the target may be beside the agent, out of view
             if self._searched == self.config.search_turns:
                 self._turned_at = position.copy()
-            self.events.append(LoopEvent(step, "explore", 0.0, {"action": Action.TURN_LEFT.name, "for": self.current_step.text}))
+            self.events.append(LoopEvent(step, "explore", 0.0, {"action": Action.TURN_LEFT.name, "for": self.current_step.text, "turn in place": True}))
             return Action.TURN_LEFT
         if self.explorer is not None and self._searched < self.config.explore_steps:
             t = time.perf_counter()

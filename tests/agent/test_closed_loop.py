@@ -163,8 +163,22 @@ def test_with_no_first_exploration_the_agent_turns_once_around_then_plans_and_se
     assert plans[0]["step"] == 6 and [e["detail"]["reason"] for e in plans] == ["start", "search"]
     explored = [e for e in result.events if e["kind"] == "explore" and e["detail"].get("action") not in ("done",)]
     assert explored and all("for" in e["detail"] for e in explored)  # every exploring action was a search
+    assert not any("turn in place" in e["detail"] for e in explored)  # where the agent has just turned around
     with pytest.raises(ValueError, match="first_explore_steps"):
         LoopConfig(first_explore_steps=-1)
+
+
+def test_a_search_starts_with_a_turn_in_place(encoder):
+    env = InstructionEnv(scenes=("house:1",), sensor=SensorConfig(width=48, height=48), max_episode_steps=60)
+    observation, _ = env.reset(seed=1)
+    config = LoopConfig(explore_steps=10, search_check_steps=4, search_turns=3)  # a first exploration, no turn in place
+    result = run_episode(env, _agent(env, _FindsOnCall(99), config, encoder), observation)
+    env.close()
+    searched = [e for e in result.events if e["kind"] == "explore" and "for" in e["detail"]]
+    assert len(searched) == 10 and [("turn in place" in e["detail"]) for e in searched] == [True] * 3 + [False] * 7
+    assert all(e["detail"]["action"] == "TURN_LEFT" for e in searched[:3])
+    with pytest.raises(ValueError, match="search_turns"):
+        LoopConfig(search_turns=-1)
 
 
 def test_objectnav_and_frontier_errors_are_clear(objectnav, tmp_path, encoder):
