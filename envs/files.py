@@ -57,10 +57,9 @@ def writable_folder(path: str | Path, option: str = "output folder") -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PermissionError(f"output folder {str(path)!r} cannot be created ({exc.strerror or exc}); choose another {option}") from exc
-    probe = path / ".nav3d-write-test"
-    try:
-        probe.write_text("")
-        probe.unlink()
+    try:  # a probe file of its own: processes checking one folder at once (ranks of a run) must not remove each other's
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".nav3d-write-test-"):
+            pass
     except OSError as exc:
         raise PermissionError(f"output folder {str(path)!r} is not writable ({exc.strerror or exc}); choose another {option}") from exc
     return path

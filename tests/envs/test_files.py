@@ -28,3 +28,15 @@ def test_failure_keeps_the_previous_file(tmp_path):
             raise RuntimeError("crash while writing")
     assert target.read_text() == "complete"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_processes_checking_one_output_folder_at_once_do_not_trip_each_other(tmp_path):
+    """Each rank of a distributed run checks the run's --out: their write probes must not collide."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from envs.files import writable_folder
+
+    folder = tmp_path / "run"
+    with ThreadPoolExecutor(8) as pool:
+        checked = list(pool.map(lambda _: writable_folder(folder, "--out"), range(400)))
+    assert checked == [folder] * 400 and list(folder.iterdir()) == []
