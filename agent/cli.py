@@ -504,7 +504,7 @@ def _room_landmarks(args: argparse.Namespace) -> int:
 
     if args.houses < 1 or args.first_house < 0:
         raise ValueError(f"--houses must be >= 1 and --first-house >= 0, got {args.houses} and {args.first_house}")
-    writable_folder(args.out.parent if str(args.out.parent) else Path("."), "--out's folder")
+    writable_folder(args.out.parent, "--out's folder")
     ids = split_scene_ids([f"house:{i}" for i in range(args.first_house, args.first_house + args.houses)])["train"]
     scenes = (resolve_scene(i) for i in tqdm(ids, desc="houses", unit="house", file=sys.stderr))
     command = f"nav3d room-landmarks --houses {args.houses} --first-house {args.first_house} --min-share {args.min_share}"

@@ -38,7 +38,6 @@ neural).
 from __future__ import annotations
 
 import math
-
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -54,11 +53,11 @@ from envs.types import Action, Frame
 PLANNERS = ("llm", "llm-grounded", "oracle", "frontier")
 POLICIES = ("map", "oracle")
 MAPPINGS = ("thread", "process", "inline")
-INSTRUCTION_FIRST_EXPLORE_STEPS = 100
-"""Exploring actions before the first plan of an instruction episode when the config leaves it unset."""
 """Where a neural-field map trains while the agent acts (``perception.field_training``): a mapping
 thread (``BackgroundTraining``), a mapping process (``ProcessTraining``: the field's gradient steps
 then share no GIL with the agent; not from inside a ``multiprocessing.Pool`` worker), or inline."""
+INSTRUCTION_FIRST_EXPLORE_STEPS = 100
+"""Exploring actions before the first plan of an instruction episode when the config leaves it unset."""
 
 
 @dataclass
@@ -157,9 +156,9 @@ def build_agent(
     parts). ``simulator`` gives the agent's body (``agent_config``) and, for the oracle parts only,
     the navigation. ``mapping``: where a neural field trains (``MAPPINGS``)."""
     from agent.frontier_planner import FrontierBaselinePlanner
-    from agent.grounded_planner import ColourInstancePlanner, MapGroundedPlanner, InstanceViewPlanner, RoomLandmarkPlanner, UnseenTargetPlanner
-    from agent.room_landmarks import RoomLandmarks
+    from agent.grounded_planner import ColourInstancePlanner, InstanceViewPlanner, MapGroundedPlanner, RoomLandmarkPlanner, UnseenTargetPlanner
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
+    from agent.room_landmarks import RoomLandmarks
     from agent.scene_maps import check_construction, new_feature_map
     from perception.instance_memory import InstanceTrackingMap
     from perception.maps import MapConfig
