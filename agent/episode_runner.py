@@ -182,9 +182,9 @@ def build_agent(
         llm = ThreeDLLMPlanner.from_pretrained(checkpoint)
         map_data = llm.model.config.map_data or {}
         # object steps go where the seen instance of their target nearest the model's waypoint (of
-        # the colour named, if any) is in view; room steps go among the landmarks of a room the frames showed (an
-        # oven and a refrigerator for a kitchen); steps whose target the map does not show yet are
-        # searched for, not driven to
+        # the colour named, if any) is in view; room steps go among the landmarks of a room the
+        # frames showed (an oven and a refrigerator for a kitchen); steps whose target the map does
+        # not show yet are searched for, not driven to
         rooms = RoomLandmarks.load()
         inner = ColourInstancePlanner(RoomLandmarkPlanner(llm if planner == "llm" else MapGroundedPlanner(llm), rooms))
         k = simulator.sensor_config.intrinsics

@@ -92,6 +92,15 @@ def seen_instances(feature_map: FeatureMap, reader: str) -> list:
     return feature_map.instances()
 
 
+def matching_instances(seen: Sequence, embeddings: Sequence[np.ndarray], min_relevance: float) -> list:
+    """The seen instances (``SeenInstance``) whose mean feature scores ``min_relevance`` against any
+    of the target's query embeddings (``MapGroundedPlanner.embed``)."""
+    if not seen:
+        return []
+    relevance = target_relevance(np.stack([s.feature for s in seen]), embeddings)  # (I,)
+    return [s for s, r in zip(seen, relevance) if r >= min_relevance]
+
+
 class MapGroundedPlanner:
     """``inner``'s plan with object steps grounded in the map (module doc). ``points``: map points
     scored per plan; ``min_relevance``: the best score below which a target counts as not in the
@@ -168,8 +177,8 @@ class UnseenTargetPlanner:
     to a place the model guessed for an object it has not seen. With ``rooms`` (``RoomLandmarks``), a
     room step of a type the table can tell is unseen in the same way while the instances the frames
     showed (the map must be an ``InstanceTrackingMap``) show no such room (``room_groups``); other
-    room steps keep their waypoints. ``points``: map points
-    sampled per check (the 3D-LLM planner's own count shares its sample).
+    room steps keep their waypoints. ``points``: map points sampled per check (the 3D-LLM planner's
+    own count shares its sample).
 
     While the agent searches it asks for a plan every few actions: as long as none of the unseen
     targets has appeared, the last plan is given again after checking only them, and ``inner`` is
@@ -211,8 +220,8 @@ class UnseenTargetPlanner:
 
     def _unseen(self, feature_map: FeatureMap, plan: Plan) -> set[int]:
         """The indices of ``plan``'s object steps whose target no sampled map point (nor seen
-        instance) matches, and (with
-        ``rooms``) of its room steps of which no seen instance shows a room (``room_groups``)."""
+        instance) matches, and (with ``rooms``) of its room steps of which no seen instance shows a
+        room (``room_groups``)."""
         objects = [s for s in plan.steps if s.action == "find"]
         rooms = [s for s in plan.steps if s.action == "go to" and self.rooms is not None and self.rooms.of(s.target)]
         if not objects and not rooms:
@@ -270,8 +279,7 @@ class ColourInstancePlanner:
         for i, colour in coloured.items():
             step = steps[i]
             waypoint = np.asarray(step.waypoint, dtype=np.float64)
-            embeddings = [feature_map.extractor.embed_text(q) for q in target_queries(step.target)]
-            matching = self.matching(seen, embeddings)
+            matching = matching_instances(seen, MapGroundedPlanner.embed(feature_map, step.target), self.min_relevance)
             if matching and min(s.color_distance(colour)[0] for s in matching) > self.max_colour_distance:
                 steps[i] = replace(step, waypoint=None, bins=())
                 unseen.add(step.index)
@@ -288,14 +296,6 @@ class ColourInstancePlanner:
             plan, steps=steps, notes=list(plan.notes) + notes, unseen=tuple(sorted(set(plan.unseen) | unseen)),
             latency_s=plan.latency_s + (time.perf_counter() - began),
         )
-
-    def matching(self, seen: Sequence, embeddings: Sequence[np.ndarray]) -> list:
-        """The seen instances whose mean feature scores ``min_relevance`` against the target's query
-        embeddings."""
-        if not seen:
-            return []
-        relevance = target_relevance(np.stack([s.feature for s in seen]), embeddings)  # (I,)
-        return [s for s, r in zip(seen, relevance) if r >= self.min_relevance]
 
     @staticmethod
     def instance_position(matching: Sequence, colour: str, waypoint: np.ndarray) -> np.ndarray | None:
@@ -346,17 +346,15 @@ class InstanceViewPlanner:
         seen = seen_instances(feature_map, "InstanceViewPlanner")
         if not seen:
             return plan
-        positions = np.stack([s.position for s in seen])  # (I, 3)
-        features = np.stack([s.feature for s in seen])  # (I, C)
         floor = getattr(feature_map, "floor_height", None)
         grid = feature_map.occupancy_grid()
         steps, notes = list(plan.steps), []
         for i in objects:
             step = steps[i]
-            embeddings = [feature_map.extractor.embed_text(q) for q in target_queries(step.target)]
-            matching = positions[target_relevance(features, embeddings) >= self.min_relevance]  # (M, 3)
-            if len(matching) == 0:
+            matching = matching_instances(seen, MapGroundedPlanner.embed(feature_map, step.target), self.min_relevance)
+            if not matching:
                 continue
+            matching = np.stack([m.position for m in matching])  # (M, 3)
             waypoint = np.asarray(step.waypoint, dtype=np.float64)
             target = matching[int(np.argmin(np.hypot(*(matching - waypoint)[:, [0, 2]].T)))]
             distance = viewing_distance(float(target[1]), self.camera_height, self.vfov)
