@@ -224,6 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_ray_argument(language, "one Ray task per house (--threads CPUs each); this process writes the files")
     language.set_defaults(func=_language_data)
 
+    from agent.precision import POINT_DTYPES
     from agent.train_config import LOCATION_HEADS, MIXED_PRECISION, PRESETS, TrainConfig
     from agent.waypoint_format import ROOM_WAYPOINTS, WAYPOINT_FORMATS
 
@@ -286,6 +287,9 @@ def _parser() -> argparse.ArgumentParser:
                               help="where room steps' waypoints are read from: the pointer's weights over the map's points (default) "
                                    "or the location tokens as written")
     eval_planner.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    eval_planner.add_argument("--point-dtype", choices=POINT_DTYPES, default="auto",
+                              help="type of the scene encoder and pointer head: auto (default) = bfloat16 where the device "
+                                   "multiplies it natively (AMX CPUs, CUDA), else float32")
     eval_planner.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numpy's BLAS (default 1: on a shared CPU more threads can be far slower)")
     eval_planner.add_argument("--no-progress", action="store_true", help="no progress bar")
     eval_planner.set_defaults(func=_eval_planner)
@@ -754,7 +758,7 @@ def _eval_planner(args: argparse.Namespace) -> int:
     with cpu_threads(args.threads):
         summary = evaluate_planner(
             args.checkpoint, args.data, split=args.split, tasks=tuple(args.tasks or EVAL_TASKS), max_records=args.max_records,
-            batch_size=args.batch_size, progress=not args.no_progress, out_dir=args.out, config=EvalConfig(tolerance=args.tolerance, room_waypoints=args.room_waypoints),
+            batch_size=args.batch_size, progress=not args.no_progress, out_dir=args.out, config=EvalConfig(tolerance=args.tolerance, room_waypoints=args.room_waypoints, point_dtype=args.point_dtype),
             device=device,
         )
     table = Table(title=f"3D-LLM on {args.split} ({summary['records']} records, {summary['seconds']:.0f} s)")

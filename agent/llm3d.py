@@ -415,9 +415,9 @@ class ThreeDLLM(nn.Module):
         encoding.prefix = encoding.prefix.to(self.lm.get_input_embeddings().weight.dtype)  # (B, K, H)
         return encoding
 
-    def _head_input(self):
-        """A context collecting the LM's last hidden states for the pointer head (nothing without one)."""
-        return capture_head_input(self.lm) if self.pointer is not None else contextlib.nullcontext([])
+    def _head_input(self, head: LocationPointer | None):
+        """A context collecting the LM's last hidden states for the pointer ``head`` (nothing without one)."""
+        return capture_head_input(self.lm) if head is not None else contextlib.nullcontext([])
 
     def _pointer_inputs(self, encoding: SceneEncoding, points: torch.Tensor, bounds: torch.Tensor | None):
         """Keys (B, N, d) and bin coordinates (B, N, 3) of the scenes' points for the pointer head."""
@@ -444,7 +444,9 @@ class ThreeDLLM(nn.Module):
         for each group, its row and the answer text before it -> (G, N) standardised cosines to the
         group's phrase (``location_phrase``)."""
         phrases = [location_phrase(text, prompts[r]) for r, text in zip(rows, texts)]
-        return phrase_relevance(unit[rows], self.embed_phrases(phrases), mask[rows])  # (G, N)
+        if rows != list(range(len(unit))):  # (a copy of the features: only when some rows are not asked for)
+            unit, mask = unit[rows], mask[rows]
+        return phrase_relevance(unit, self.embed_phrases(phrases), mask)  # (G, N)
 
     def _pointer_logits(self, logits, hidden, encoding, points, features, bounds, batch, prompts, step_masks=None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher forcing: logits (B, L, V) with the pointer head applied where labels are location
@@ -580,7 +582,7 @@ class ThreeDLLM(nn.Module):
         encoding = self._encode(points, features, point_mask, bounds)
         batch = self.encode_batch(prompts, answers)
         embeds = self.embed(batch, encoding.prefix)  # (B, L, H)
-        with self._head_input() as hidden:
+        with self._head_input(self.pointer) as hidden:
             out = self.lm(
                 inputs_embeds=embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids, use_cache=False
             )
@@ -609,11 +611,14 @@ class ThreeDLLM(nn.Module):
         constrain_locations: bool = True,
         grammar: LocationGrammar = LocationGrammar(),
         bounds: torch.Tensor | None = None,
+        use_pointer: bool = True,
         **generate_kwargs: Any,
     ) -> list[Generation]:
         """For each scene and prompt, the answer (text after ``<plan>``, up to ``<eos>``, special tokens
         removed) and, with a pointer head, the pointer's weights over the scene's points where each
-        location triple started (:class:`Generation`).
+        location triple started (:class:`Generation`). ``use_pointer=False`` leaves a pointer head out
+        (location tokens from the LM head alone, no weights: an ablation, and the benchmark's
+        prefix-only cost).
 
         Greedy unless ``generate_kwargs`` say otherwise (e.g. ``do_sample=True, temperature=0.7``;
         they go into the ``GenerationConfig``). The prefix is computed once and prefilled with the
@@ -640,23 +645,25 @@ class ThreeDLLM(nn.Module):
                 bos_token_id=self.bos_id,
                 **settings,
             )
-            with self._head_input() as hidden:
+            head = self.pointer if use_pointer else None
+            with self._head_input(head) as hidden:
                 processors = LogitsProcessorList()
-                if self.pointer is not None:  # before the grammar, which only masks
+                if constrain_locations:
+                    # with inputs_embeds only, generate's input_ids hold just the new tokens
+                    processors.append(grammar.processor(self.tokenizer, self.location_ids, max_length=max_new_tokens))
+                if head is not None:  # after the grammar: a forced location group has all the mass
                     keys, coords = self._pointer_inputs(encoding, points, bounds)
                     relevance = None
-                    if self.pointer.uses_phrases:
+                    if head.uses_phrases:
                         unit = unit_features(features, self.device)  # (B, N, C), once for the whole answer
 
                         def relevance(rows: list[int], ids: list[list[int]]) -> torch.Tensor:
                             texts = [self.tokenizer.decode(row_ids, skip_special_tokens=True) for row_ids in ids]
                             return self._phrase_relevance(unit, encoding.mask, rows, texts, prompts)
 
-                    pointer = PointerLogitsProcessor(self.pointer, keys, encoding.mask, coords, self.location_ids, hidden, relevance)
+                    greedy = not generation_config.do_sample
+                    pointer = PointerLogitsProcessor(head, keys, encoding.mask, coords, self.location_ids, hidden, relevance, greedy)
                     processors.append(pointer)
-                if constrain_locations:
-                    # with inputs_embeds only, generate's input_ids hold just the new tokens
-                    processors.append(grammar.processor(self.tokenizer, self.location_ids, max_length=max_new_tokens))
                 new_ids = self.lm.generate(
                     inputs_embeds=embeds,
                     attention_mask=batch.attention_mask,
@@ -666,7 +673,7 @@ class ThreeDLLM(nn.Module):
         finally:
             self.train(was_training)
         lengths = [len(points[b]) if point_mask is None else int(point_mask[b].sum()) for b in range(len(prompts))]
-        weights = pointer.group_weights(new_ids) if self.pointer is not None else [[] for _ in prompts]
+        weights = pointer.group_weights(new_ids) if head is not None else [[] for _ in prompts]
         out = []
         for b, row in enumerate(new_ids.tolist()):
             if self.eos_id in row:
@@ -674,6 +681,21 @@ class ThreeDLLM(nn.Module):
             # weights over the scene's own points (pad_scenes puts them first)
             out.append(Generation(self.tokenizer.decode(row, skip_special_tokens=True), [w[: lengths[b]] for w in weights[b]]))
         return out
+
+    def use_point_dtype(self, dtype: torch.dtype) -> ThreeDLLM:
+        """Run the scene encoder, the part whose cost grows with the map's points, in ``dtype`` (the
+        pointer head computes its point keys in the same dtype, and works per token in its own;
+        the LM keeps its own). For inference (``agent.precision``): train, and save, in float32.
+        Returns the model."""
+        if not dtype.is_floating_point:
+            raise ValueError(f"the point-sized parts need a floating-point dtype, got {dtype}")
+        self.encoder.to(dtype)
+        return self
+
+    @property
+    def point_dtype(self) -> torch.dtype:
+        """The dtype the scene encoder runs in (:meth:`use_point_dtype`)."""
+        return self.encoder.queries.dtype
 
     # -- LoRA ------------------------------------------------------------------------------------
 

@@ -140,7 +140,7 @@ def phrase_relevance(unit: torch.Tensor, embeddings: torch.Tensor, mask: torch.T
     standardised over each scene's real points (0 on padding). Raw cosines of a sentence embedding
     spread little (a tv's 3 points at 0.46 against a median of 0.34 for "find the tv"); standardised
     they stand 2-3 deviations out whatever the phrasing, so one learned scale fits every phrase."""
-    cos = torch.einsum("tnc,tc->tn", unit, embeddings.to(unit.dtype)).float()  # (T, N)
+    cos = torch.bmm(unit, embeddings.to(unit.dtype)[:, :, None])[..., 0].float()  # (T, N)
     m = mask.float()
     count = m.sum(dim=1, keepdim=True).clamp(min=1.0)  # (T, 1)
     mean = (cos * m).sum(dim=1, keepdim=True) / count
@@ -169,8 +169,11 @@ class LocationPointer(nn.Module):
         return self.log_phrase_scale is not None
 
     def keys(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Point tokens (B, N, d) -> keys (B, N, d)."""
-        return self.key(tokens)
+        """Point tokens (B, N, d) -> keys (B, N, d) in the head's dtype. The product runs in the tokens'
+        dtype: a bfloat16 scene encoder (``ThreeDLLM.use_point_dtype``) gets its fast products here
+        too, while the head's per-token work stays in its own dtype."""
+        weight, bias = self.key.weight.to(tokens.dtype), self.key.bias.to(tokens.dtype)
+        return nn.functional.linear(tokens, weight, bias).to(self.key.weight.dtype)
 
     def log_weights(self, hidden: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor, relevance: torch.Tensor | None = None) -> torch.Tensor:
         """hidden (T, H), keys (T, N, d), mask (T, N), relevance (T, N) the phrase prior's cosines
@@ -312,13 +315,17 @@ class PointerLogitsProcessor(LogitsProcessor):
     """Applies the pointer head during ``generate``: keys (B, N, d), mask (B, N), coords (B, N, 3) of
     the batch's scenes, the LM's last hidden state from ``store`` (:func:`capture_head_input`); ids
     (no beams: one row per scene). With a phrase prior, ``relevance(rows, ids)`` gives those rows'
-    (len(rows), N) standardised cosines from the ids written so far.
+    (len(rows), N) standardised cosines from the ids written so far. ``greedy``: the decoder takes
+    the most likely token (no sampling), which lets rows where no location token can win be skipped.
 
     A row is worked on only inside a triple (y, z) and where one may start with at least
     ``MIN_LOCATION_MASS`` of the LM's probability on location tokens; there the point weights are
     computed afresh (at x) or kept (y, z) and the row gets the mixed log-probabilities. Other rows
     keep the LM's scores: the pointer only moves mass among location tokens, so below that share it
-    could change nothing a greedy decoder picks, and text tokens cost no pass over the points. The
+    could change nothing a greedy decoder picks, and text tokens cost no pass over the points. With
+    ``greedy`` a row is also skipped where a text token is more likely than all location tokens
+    together: no location token can then be picked, whatever the mixture. Run it after a grammar
+    (``agent.constraints``), whose masks then count: a forced group has all the mass. The
     points' kernels are tabulated once (:meth:`LocationPointer.log_kernels`), so a location token
     costs one pass over the points. The weights computed where each triple started are kept:
     :meth:`group_weights` gives them per written group."""
@@ -334,10 +341,12 @@ class PointerLogitsProcessor(LogitsProcessor):
         location_ids: Sequence[int],
         store: list[torch.Tensor],
         relevance: Callable[[list[int], list[list[int]]], torch.Tensor] | None = None,
+        greedy: bool = False,
     ) -> None:
         if pointer.uses_phrases and relevance is None:
             raise ValueError("this pointer head has a phrase prior: give relevance(rows, ids so far) -> (rows, N)")
         self.relevance = relevance
+        self.greedy = greedy
         self.pointer = pointer
         self.keys, self.mask = keys, mask
         self.location_ids = torch.as_tensor(list(location_ids), device=keys.device)
@@ -358,14 +367,18 @@ class PointerLogitsProcessor(LogitsProcessor):
         if len(self.bin_of) < scores.shape[1]:  # a bin for every id of the vocabulary, -1 = not a location
             self.bin_of = bin_table(self.location_ids.tolist(), scores.shape[1], scores.device)
             self.is_location = self.bin_of >= 0
-        mass = scores.float().log_softmax(dim=-1)[:, self.location_ids].logsumexp(dim=-1).exp()  # (B,)
+        logp = scores.float().log_softmax(dim=-1)  # (B, V)
+        log_mass = logp[:, self.location_ids].logsumexp(dim=-1)  # (B,) log P(a location token)
+        mass = log_mass.exp()  # (B,)
         locating = mass >= self.MIN_LOCATION_MASS  # (B,)
         if input_ids.shape[1]:  # a triple can be under way only after a location token
             locating = locating | self.is_location[input_ids[:, -1]]
+        if self.greedy:  # a location token can be picked only where they together beat every text token
+            locating = locating & (log_mass >= logp.masked_fill(self.is_location, float("-inf")).amax(dim=-1))
         if not bool(locating.any()):
             return scores
         axis = trailing_location_run(input_ids, self.is_location) % 3  # (B,)
-        active = (axis > 0) | (mass >= self.MIN_LOCATION_MASS)  # (B,)
+        active = locating & ((axis > 0) | (mass >= self.MIN_LOCATION_MASS))  # (B,)
         if not bool(active.any()):
             return scores
         hidden = self.store[-1][:, -1]  # (B, H)

@@ -58,6 +58,7 @@ from agent.planner_metrics import (
     score_decomposition,
     text_metrics,
 )
+from agent.precision import POINT_DTYPES, resolve_point_dtype
 from agent.training import CHECKPOINT_DIR, LanguageRecords
 from agent.waypoint_format import ROOM_WAYPOINTS, box_from_numbers, location_free_generation, tokens_to_numbers, waypoint_format_of
 from envs.files import atomic_write_text, writable_folder
@@ -69,27 +70,33 @@ SUMMARY_FILE = "summary.json"
 
 @dataclass
 class EvalConfig:
-    """Generation settings: new-token budgets per task, the waypoint tolerance (metres) and where room
-    steps' waypoints are read from (``ROOM_WAYPOINTS``)."""
+    """Generation settings: new-token budgets per task, the waypoint tolerance (metres), where room
+    steps' waypoints are read from (``ROOM_WAYPOINTS``) and the type a loaded model's point-sized
+    parts run in (``agent.precision.POINT_DTYPES``; a model given as an object is used as it is)."""
 
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {"decomposition": 128, "grounding": 12, "qa": 24, "caption": 64})
     tolerance: float = DEFAULT_TOLERANCE
     room_waypoints: str = "pointer"
+    point_dtype: str = "auto"
 
     def __post_init__(self) -> None:
         if self.room_waypoints not in ROOM_WAYPOINTS:
             raise ValueError(f"EvalConfig.room_waypoints must be one of {ROOM_WAYPOINTS}, got {self.room_waypoints!r}")
+        if self.point_dtype not in POINT_DTYPES:
+            raise ValueError(f"EvalConfig.point_dtype must be one of {POINT_DTYPES}, got {self.point_dtype!r}")
 
 
-def load_model(model_or_folder: Any, feature_dim: int | None = None, device: torch.device | str | None = None) -> Any:
-    """A model as given (anything with ``generate``), or ``ThreeDLLM.from_pretrained`` of a folder; a
-    training output folder (holding ``checkpoint-last/``) means its last checkpoint."""
+def load_model(model_or_folder: Any, feature_dim: int | None = None, device: torch.device | str | None = None, point_dtype: str = "auto") -> Any:
+    """A model as given (anything with ``generate``), or ``ThreeDLLM.from_pretrained`` of a folder with
+    its point-sized parts in ``point_dtype`` (``agent.precision``); a training output folder (holding
+    ``checkpoint-last/``) means its last checkpoint."""
     if hasattr(model_or_folder, "generate"):
         return model_or_folder
     folder = Path(model_or_folder)
     if (folder / CHECKPOINT_DIR).is_dir():
         folder = folder / CHECKPOINT_DIR
-    return ThreeDLLM.from_pretrained(folder, feature_dim=feature_dim, device=device)
+    model = ThreeDLLM.from_pretrained(folder, feature_dim=feature_dim, device=device)
+    return model.use_point_dtype(resolve_point_dtype(point_dtype, model.device))
 
 
 def evaluate_planner(
@@ -125,7 +132,7 @@ def evaluate_planner(
     cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     data = LanguageRecords(data_dir, split, cache)
     records = read_records(data_dir / f"{split}.jsonl")  # same order as data.samples
-    model = load_model(model_or_folder, data.feature_dim, device)
+    model = load_model(model_or_folder, data.feature_dim, device, config.point_dtype)
     waypoint_format = waypoint_format_of(model)
     if waypoint_format != data.waypoint_format:
         data = LanguageRecords(data_dir, split, cache, waypoint_format)
@@ -158,7 +165,10 @@ def evaluate_planner(
         "records": len(rows),
         "seconds": round(time.perf_counter() - began, 3),
         "tasks": metrics,
-        "config": {**asdict(config), "batch_size": batch_size, "max_records": max_records, "waypoint_format": waypoint_format},
+        "config": {
+            **asdict(config), "batch_size": batch_size, "max_records": max_records, "waypoint_format": waypoint_format,
+            "point_dtype_used": str(getattr(model, "point_dtype", "n/a")).removeprefix("torch."),
+        },
     }
     if out is not None:
         atomic_write_text(out / PREDICTIONS_FILE, "".join(json.dumps(r) + "\n" for r in rows))

@@ -8,11 +8,17 @@
    the map integrated the view from the episode's start (so no point sample is reused): the whole
    call, and its parts (the location codec over the map, the map's point sample, generation).
 2. Times ``ThreeDLLM.generate`` (scene encoder + K prefix embeddings + prompt, then exactly
-   ``--tokens`` new tokens) against ``lm.generate`` on the same prompt's token ids with no prefix
-   and the same number of new tokens, the two calls alternating ``--repeats`` times; the median
-   ratio of their tokens/s over the pairs is the prefix's cost (goal >= 0.9).
+   ``--tokens`` new tokens) against ``lm.generate`` on the same prompt's token ids with no prefix,
+   the same settings (greedy, the same special tokens suppressed) and the same number of new
+   tokens, the calls alternating ``--repeats`` times; the median ratio
+   of their tokens/s over the rounds is the 3D part's cost. Two ratios: the scene prefix alone
+   (``use_pointer=False``: the 3D encoder's cost, the goal's ">= 0.9, so the 3D encoder never
+   dominates") and the whole model (prefix and pointer head, whose per-token work mixes location
+   tokens over the map's points).
 
-Prints figures; it is not a timed test. Torch runs on ``--threads`` threads (default 1).
+The scene encoder runs in ``--point-dtype`` (``agent.precision``; default auto: bfloat16 where the
+CPU multiplies it natively). Prints figures; it is not a timed test. Torch runs on ``--threads``
+threads (default 1).
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ import torch
 
 from agent.language_data import decomposition_prompt
 from agent.planner import ThreeDLLMPlanner, default_checkpoint
+from agent.precision import POINT_DTYPES
 from agent.scene_encoder import codec_bounds, pad_scenes
 from agent.scene_maps import ExplorationConfig, explore, exploration_simulator
+from agent.tokenizer import EOS, SPECIAL_TOKENS
 from agent.threads import cpu_threads
 from envs.episode_generator import EpisodeGenerator, InstructionConfig
 from envs.house import generate_house
@@ -53,16 +61,18 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=48, help="new tokens per generation in the tokens/s comparison")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--point-dtype", choices=POINT_DTYPES, default="auto", help="the scene encoder's type (default auto)")
     args = parser.parse_args()
 
     with cpu_threads(args.threads):
         folder = args.checkpoint or default_checkpoint()
-        planner = ThreeDLLMPlanner.from_pretrained(folder)
+        planner = ThreeDLLMPlanner.from_pretrained(folder, point_dtype=args.point_dtype)
         model = planner.model
         construction = args.construction or planner.construction or "neural"
         counts = model.parameter_count()
         print(f"checkpoint {folder}: {counts['total'] / 1e6:.1f}M parameters (encoder {counts['encoder'] / 1e6:.1f}M), "
-              f"prefix K={model.prefix_length}, {planner.points} map points, {args.threads} thread(s)")
+              f"prefix K={model.prefix_length}, {planner.points} map points, {args.threads} thread(s), "
+              f"scene encoder in {str(model.point_dtype).removeprefix('torch.')}")
 
         scene = generate_house(args.house)
         config = ExplorationConfig()
@@ -108,30 +118,37 @@ def main() -> None:
         batch = model.encode_batch([prompt], padding_side="left")
         plain_ids = batch.input_ids[:, [i for i in range(batch.input_ids.shape[1]) if not bool(batch.scene_slots[0, i])]]  # no prefix slots
 
+        banned = [model.tokenizer.get_vocab()[t] for t in SPECIAL_TOKENS if t != EOS]  # as ThreeDLLM.generate suppresses them
+
         def plain() -> torch.Tensor:
             with torch.no_grad():
                 return model.lm.generate(
-                    input_ids=plain_ids, attention_mask=torch.ones_like(plain_ids), do_sample=False,
+                    input_ids=plain_ids, attention_mask=torch.ones_like(plain_ids), do_sample=False, suppress_tokens=banned,
                     min_new_tokens=args.tokens, max_new_tokens=args.tokens, pad_token_id=model.pad_id, eos_token_id=model.eos_id,
                 )
 
         def prefixed() -> None:
             model.generate(pts, feats, mask, [prompt], bounds=bounds, **forced)
 
-        # the two alternate, so drifts of a shared machine's speed fall on both; the ratio is the
-        # median of the pairs' ratios
-        pairs = []  # (seconds without the prefix, seconds with it)
+        def prefix_only() -> None:
+            model.generate(pts, feats, mask, [prompt], bounds=bounds, use_pointer=False, **forced)
+
+        # the calls alternate, so drifts of a shared machine's speed fall on all; each ratio is the
+        # median of the rounds' ratios
+        rounds = []  # (seconds without the prefix, with the prefix alone, with prefix and pointer)
         for _ in range(args.repeats):
             t_plain, out = timed(plain, 1)
-            pairs.append((t_plain, timed(prefixed, 1)[0]))
+            rounds.append((t_plain, timed(prefix_only, 1)[0], timed(prefixed, 1)[0]))
         assert out.shape[1] - plain_ids.shape[1] == args.tokens
-        t_plain, t_prefix = (statistics.median(p[i] for p in pairs) for i in (0, 1))
-        ratio = statistics.median(plain_s / prefix_s for plain_s, prefix_s in pairs)  # tokens/s with the prefix / without
+        t_plain, t_prefix, t_model = (statistics.median(r[i] for r in rounds) for i in (0, 1, 2))
+        ratio_prefix = statistics.median(r[0] / r[1] for r in rounds)  # tokens/s with the prefix / without
+        ratio_model = statistics.median(r[0] / r[2] for r in rounds)
         t_encoder, _ = timed(lambda: model.prefix(pts, feats, mask, bounds), args.repeats)
-        with_prefix, without = args.tokens / t_prefix, args.tokens / t_plain
-        print(f"generation of {args.tokens} tokens: with the 3D prefix {with_prefix:.0f} tokens/s ({t_prefix * 1e3:.0f} ms, "
-              f"scene encoder {t_encoder * 1e3:.0f} ms), plain LM {without:.0f} tokens/s ({t_plain * 1e3:.0f} ms); "
-              f"ratio {ratio:.2f}, the median of {args.repeats} alternating pairs (goal >= 0.9)")
+        rate = lambda seconds: args.tokens / seconds  # noqa: E731
+        print(f"generation of {args.tokens} tokens, median of {args.repeats} alternating rounds: plain LM {rate(t_plain):.0f} tokens/s "
+              f"({t_plain * 1e3:.0f} ms); with the 3D prefix {rate(t_prefix):.0f} tokens/s ({t_prefix * 1e3:.0f} ms, scene encoder "
+              f"{t_encoder * 1e3:.0f} ms), ratio {ratio_prefix:.2f} (goal >= 0.9); whole 3D-LLM (prefix and pointer head) "
+              f"{rate(t_model):.0f} tokens/s ({t_model * 1e3:.0f} ms), ratio {ratio_model:.2f}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,14 @@ import torch
 
 from agent.llm3d import POINTER_FILE, SmallLlama, ThreeDLLM, ThreeDLLMConfig
 from agent.location_codec import LocationCodec
-from agent.location_pointer import LocationPointer, PointerConfig, floored_logsumexp, location_phrase, pointer_positions
+from agent.location_pointer import (
+    LocationPointer,
+    PointerConfig,
+    PointerLogitsProcessor,
+    floored_logsumexp,
+    location_phrase,
+    pointer_positions,
+)
 from agent.scene_encoder import SceneEncoderConfig, neighbour_mean
 from agent.tokenizer import train_tokenizer
 from tests.agent.corpus import sentences_with_locations
@@ -188,6 +195,69 @@ def test_generation_gives_the_pointer_weights_of_each_triple(trained):
         mug = int(np.argmin(np.linalg.norm(points[b].numpy() - targets[b].numpy(), axis=1)))
         if b < 2:  # the mug may be among the padding of the last scene
             assert int(np.argmax(weights)) == mug
+
+
+def test_greedy_decoding_skips_only_rows_where_no_location_can_win(trained):
+    """Greedy decoding skips the head where a text token beats all location tokens together: it
+    writes what top-1 sampling (which never skips) writes, with the same weights per triple."""
+    points, features, _ = _mug_scenes(4, seed=40_000)
+    greedy = trained.generate_with_weights(points, features, None, [PROMPT] * 4, max_new_tokens=12, constrain_locations=False)
+    top1 = trained.generate_with_weights(points, features, None, [PROMPT] * 4, max_new_tokens=12, constrain_locations=False, do_sample=True, top_k=1)
+    assert [g.text for g in greedy] == [g.text for g in top1]
+    for a, b in zip(greedy, top1):
+        assert len(a.point_weights) == len(b.point_weights) >= 1
+        for wa, wb in zip(a.point_weights, b.point_weights):
+            np.testing.assert_allclose(wa, wb, atol=1e-6)
+
+
+def test_greedy_skip_picks_what_the_full_mixture_picks(trained):
+    """Decoding random logits (location tokens given every share of the mass) with the processor
+    told it is greedy and with one that is not: the argmax agrees at every step."""
+    head, vocab, b, n = trained.pointer, len(trained.tokenizer), 4, 24
+    g = torch.Generator().manual_seed(0)
+    keys = torch.randn(b, n, head.key.out_features, generator=g)
+    coords = torch.rand(b, n, 3, generator=g) * 63
+    location = torch.tensor(trained.location_ids)
+    steps = [(torch.randn(b, vocab, generator=g) * 2, torch.rand(b, 1, generator=g) * 12 - 4, torch.randn(b, 1, head.query.in_features, generator=g))
+             for _ in range(40)]
+    picked, location_picks = {}, 0
+    for greedy in (False, True):
+        store: list[torch.Tensor] = []
+        processor = PointerLogitsProcessor(head, keys, torch.ones(b, n, dtype=torch.bool), coords, trained.location_ids, store, greedy=greedy)
+        ids = torch.zeros(b, 0, dtype=torch.long)
+        for logits, boost, hidden in steps:
+            store[:] = [hidden]
+            scores = logits.clone()
+            scores[:, location] += boost  # location tokens from a small to nearly all of the mass
+            ids = torch.cat([ids, processor(ids, scores).argmax(dim=-1, keepdim=True)], dim=1)
+        picked[greedy] = ids
+        location_picks = int(torch.isin(ids, location).sum())
+    assert torch.equal(picked[True], picked[False])
+    assert location_picks >= 20
+
+
+def test_without_the_pointer_generation_gives_no_weights(trained):
+    points, features, _ = _mug_scenes(2, seed=50_000)
+    generations = trained.generate_with_weights(points, features, None, [PROMPT] * 2, max_new_tokens=12, use_pointer=False)
+    assert all(g.point_weights == [] and g.text for g in generations)
+
+
+def test_a_bfloat16_scene_encoder_keeps_the_trained_pointers_answers(trained):
+    """``use_point_dtype(bfloat16)`` (``agent.precision``): the prefix stays close to float32's and the
+    pointer still writes the mug's location."""
+    import copy
+
+    model = copy.deepcopy(trained)
+    points, features, targets = _mug_scenes(32, seed=10_000)
+    reference = model.prefix(points, features).detach()
+    assert model.use_point_dtype(torch.bfloat16) is model and model.point_dtype == torch.bfloat16
+    prefix = model.prefix(points, features).detach()
+    assert prefix.dtype == reference.dtype  # the LM's type
+    assert float((prefix - reference).norm() / reference.norm()) < 0.05
+    errors = _errors(model.generate(points, features, None, [PROMPT] * 32, max_new_tokens=12), targets)
+    assert np.median(errors) < 0.3
+    with pytest.raises(ValueError, match="floating-point"):
+        model.use_point_dtype(torch.int8)
 
 
 def test_teacher_forced_and_generated_location_tokens_agree(trained):

@@ -258,6 +258,11 @@ def test_cli_eval_planner(data, model, tmp_path, capsys):
     assert main(["eval-planner", str(checkpoint), "--data", str(folder), "--out", str(out), "--max-records", "1", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "step_accuracy" in printed and "acc@0.25" in printed and "text bleu1" in printed
-    _check_ranges(json.loads((out / SUMMARY_FILE).read_text()))
+    summary = json.loads((out / SUMMARY_FILE).read_text())
+    _check_ranges(summary)
+    assert summary["config"]["point_dtype"] == "auto" and summary["config"]["point_dtype_used"] in ("float32", "bfloat16")
+    assert main(["eval-planner", str(checkpoint), "--data", str(folder), "--out", str(out), "--max-records", "1", "--no-progress",
+                 "--tasks", "qa", "--point-dtype", "float32"]) == 0
+    assert json.loads((out / SUMMARY_FILE).read_text())["config"]["point_dtype_used"] == "float32"
     assert main(["eval-planner", str(checkpoint), "--data", str(tmp_path / "nowhere")]) == 2
     assert main(["eval-planner", str(checkpoint), "--data", str(folder), "--tasks", "navigation"]) == 2

@@ -1,0 +1,41 @@
+"""The floating-point type of the 3D-LLM's point-sized parts at inference.
+
+The scene encoder and the pointer head read every map point (1,024 by default); their matrix
+products are most of a plan's fixed cost. Where the hardware multiplies bfloat16 natively (a CPU
+with AMX tiles, a CUDA GPU with bf16 support) they run in bfloat16 at a fraction of the float32
+time; the language model keeps its own type. On this project's CPU (AMX) the scene encoder takes
+about 13 ms in bfloat16 against 24 ms in float32 (1 thread, ``benchmarks/plan_latency.py``), and the
+shipped model's held-out decompositions score the same step key accuracy (0.929) either way.
+Elsewhere bfloat16 products are emulated and slower, so ``"auto"`` keeps float32 there.
+
+Training always runs in float32 (``ThreeDLLM.from_pretrained`` loads float32); only inference
+paths (the planner, ``nav3d eval-planner``) choose.
+"""
+
+from __future__ import annotations
+
+import torch
+
+POINT_DTYPES = ("auto", "float32", "bfloat16")
+"""Choices for the point-sized parts' type: ``auto`` = bfloat16 where native, else float32."""
+
+
+def native_bfloat16(device: torch.device | str) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: CUDA with bf16 support, or a CPU
+    with AMX tiles (as torch reports it; False where this torch cannot tell)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+        return bool(has_amx()) if callable(has_amx) else False
+    return False
+
+
+def resolve_point_dtype(choice: str, device: torch.device | str) -> torch.dtype:
+    """The dtype for ``choice`` (one of :data:`POINT_DTYPES`) on ``device``."""
+    if choice not in POINT_DTYPES:
+        raise ValueError(f"point dtype must be one of {POINT_DTYPES}, got {choice!r}")
+    if choice == "auto":
+        return torch.bfloat16 if native_bfloat16(device) else torch.float32
+    return getattr(torch, choice)
