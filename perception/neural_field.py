@@ -24,6 +24,7 @@ from perception.features import pixel_features
 from perception.geometry import valid_depth_mask
 from perception.maps import MapConfig
 from perception.neural_grid import SparseLatentGrid
+from perception.row_adam import RowAdam
 
 GEOMETRY, CODE = 0, 1
 """The grid's tables (``NeuralFieldConfig.table_dims``)."""
@@ -46,7 +47,7 @@ class NeuralFieldConfig:
     - ``truncation``: half-width of the band around the measured depth where rays are sampled and
       signed distances are supervised.
     - ``rays_per_step``, ``samples_per_ray``, ``steps_per_frame``: the bounded work per frame.
-    - ``grid_lr``, ``decoder_lr``: learning rates of the latents (SparseAdam) and decoders (Adam).
+    - ``grid_lr``, ``decoder_lr``: learning rates of the latents (``RowAdam``) and decoders (Adam).
     - ``color_weight``, ``feature_weight``: loss weights relative to the signed-distance loss.
     - ``seed``: decoder initialisation and ray sampling.
     """
@@ -140,7 +141,7 @@ class NeuralField:
             torch.manual_seed(field.seed)
             self.decoders = FieldDecoders(field, feature_dim)
         self._rng = np.random.default_rng(field.seed)
-        self._grid_optimizer = torch.optim.SparseAdam(self.grid.tables, lr=field.grid_lr)
+        self._grid_optimizer = RowAdam(self.grid.tables, lr=field.grid_lr)
         self._decoder_optimizer = torch.optim.Adam(self.decoders.parameters(), lr=field.decoder_lr)
 
     def __len__(self) -> int:
@@ -170,7 +171,7 @@ class NeuralField:
         r, s = target_sdf.shape
         trunc = self.field.truncation
         rows, weights, known = self.grid.corners(points.reshape(-1, 3))  # (R*S, 8), (R*S, 8), (R*S,)
-        geometry = self.grid.blend(rows, weights, GEOMETRY)  # (R*S, 4 + G)
+        geometry, geometry_read = self.grid.read(rows, weights, GEOMETRY)  # (R*S, 4 + G)
         sdf, color = self.decoders.signed_distance_and_color(geometry)  # (R*S,), (R*S, 3)
         known = known.reshape(r, s)
         if not known.any():  # cannot happen after _allocate, but never average an empty set
@@ -181,14 +182,13 @@ class NeuralField:
         has_feature = surface & (feature.norm(dim=1) > 0)
         # the code is read at the surface sample alone, the only one whose feature is supervised
         surface_rows = rows.reshape(r, s, 8)[has_feature, 0]  # (F, 8)
-        code = self.grid.blend(surface_rows, weights.reshape(r, s, 8)[has_feature, 0], CODE)  # (F, K)
+        code, code_read = self.grid.read(surface_rows, weights.reshape(r, s, 8)[has_feature, 0], CODE)  # (F, K)
         predicted = self.decoders.feature(code)  # (F, C)
         feature_loss = (1.0 - F.cosine_similarity(predicted, feature[has_feature], dim=1)).mean() if has_feature.any() else sdf_loss * 0.0
         loss = sdf_loss + self.field.color_weight * color_loss + self.field.feature_weight * feature_loss
-        self._grid_optimizer.zero_grad(set_to_none=True)
         self._decoder_optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self._grid_optimizer.step()
+        self._grid_optimizer.step([geometry_read, code_read])
         self._decoder_optimizer.step()
         self.steps_taken += 1
         self.last_losses = {"sdf": sdf_loss.item(), "color": color_loss.item(), "feature": feature_loss.item()}
@@ -202,10 +202,9 @@ class NeuralField:
         toward_camera /= np.maximum(np.linalg.norm(toward_camera, axis=1, keepdims=True), 1e-9)
         samples = np.concatenate([points, points + self.field.truncation * toward_camera])  # (2N, 3)
         source = np.concatenate([pixels, pixels])  # (2N,) the pixel each sample came from
-        old_rows = self.grid.capacity
         in_new_cell, rows, fresh = self.grid.allocate_cells(samples)  # (P,), (P, 8), (K,)
         if self.grid.grew:
-            self._grid_optimizer = _regrown_sparse_adam(self._grid_optimizer, self.grid.tables, old_rows)
+            self._grid_optimizer = self._grid_optimizer.grown(self.grid.tables)
         if len(fresh) == 0:
             return
         first_fresh = int(fresh.min())  # fresh rows are appended: every row >= this one is new
@@ -316,7 +315,7 @@ class NeuralField:
     def _read(self, points: torch.Tensor, table: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Table ``table``'s latents (N, D_t) at world points (N, 3) (differentiable in the points) and (N,) known."""
         rows, weights, known = self.grid.corners(points)
-        return self.grid.blend(rows, weights, table, sparse_grad=False), known
+        return self.grid.blend(rows, weights, table), known
 
     def surface_readout(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``points`` (M, 3) moved onto the surface (``project_to_surface``: (M', 3) float32) with
@@ -340,20 +339,9 @@ class NeuralField:
         """Replace grid and decoders by ``arrays`` (as ``arrays`` gives them), optimisers restarted."""
         self.decoders.load_state_dict({k[len("decoder__"):]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("decoder__")})
         self.grid = SparseLatentGrid.from_arrays(self.field.vertex_size, arrays["vertex_keys"], arrays["latents"], arrays["cell_keys"], self.field.table_dims)
-        self._grid_optimizer = torch.optim.SparseAdam(self.grid.tables, lr=self.field.grid_lr)
+        self._grid_optimizer = RowAdam(self.grid.tables, lr=self.field.grid_lr)
         self._decoder_optimizer = torch.optim.Adam(self.decoders.parameters(), lr=self.field.decoder_lr)
         self.steps_taken = int(steps_taken)
-
-
-def _regrown_sparse_adam(old: torch.optim.SparseAdam, tables: list[torch.nn.Parameter], old_rows: int) -> torch.optim.SparseAdam:
-    """A SparseAdam over the grown ``tables`` that keeps the old rows' moments and step counts."""
-    new = torch.optim.SparseAdam(tables, lr=old.param_groups[0]["lr"])
-    for param, table in zip(old.param_groups[0]["params"], tables):
-        state = old.state.get(param)
-        if state:
-            more = torch.zeros(table.shape[0] - old_rows, table.shape[1])
-            new.state[table] = {"step": state["step"], "exp_avg": torch.cat([state["exp_avg"], more]), "exp_avg_sq": torch.cat([state["exp_avg_sq"], more])}
-    return new
 
 
 def _chunks(n: int, size: int = 65536) -> list[slice]:

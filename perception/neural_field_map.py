@@ -15,7 +15,7 @@ signed distance, colour and feature (both, with their optimisers, in ``perceptio
 3. *Optimise*: ``steps_per_frame`` gradient steps, each on ``rays_per_step`` rays sampled from the
    frame (``samples_per_ray`` points across the truncation band around the measured depth): an L1
    loss on the signed distance (the depth loss), L1 on colour and ``1 - cos`` on the feature at the
-   surface sample. Latents step with ``SparseAdam`` (only the rows read), decoders with ``Adam``.
+   surface sample. Latents step with ``RowAdam`` (only the rows read), decoders with ``Adam``.
 
 The cost per frame is bounded (allocation is O(N log M); the steps touch only the sampled rays'
 vertices) and memory grows with the surface seen, not with frames.
