@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from envs.simulator import AgentConfig
 from envs.types import Action
-from perception.occupancy import OccupancyGrid
+from perception.occupancy import FREE, OccupancyGrid
 from policies.base import agent_pose_of
 from policies.planning_grid import PlanningGrid
 from policies.steering import ARRIVE_FRACTION, Steering, path_length, step_end
@@ -38,8 +38,9 @@ class MapPlannerPolicy:
     steers with clearance checked on the latest grid. Occupied cells are inflated by
     ``inflation`` metres (default: the agent's radius plus 2.5 cm), unknown cells are traversable at
     ``unknown_cost`` times the cost of free ones, and the cells under the agent are always free.
-    A goal in a blocked cell is replaced by the nearest reachable cell within ``max_goal_snap``
-    metres. A forward step that left the agent in place (a collision) marks an obstacle just ahead
+    A goal in a blocked cell, or in unknown space that obstacles cut off from the agent (the unseen
+    top of a table a mug was seen on), is replaced by the nearest reachable cell within
+    ``max_goal_snap`` metres; a free cell cut off (a closed room) is unreachable. A forward step that left the agent in place (a collision) marks an obstacle just ahead
     of it, kept for the episode. STOP (``last_status``) when the x/z distance to the goal, or the
     planned path's length, is below ``goal_radius`` metres, when no step gets closer to the goal's
     stand-in, or when the goal is unreachable on the grid. The last stretch (within three forward
@@ -130,13 +131,13 @@ class MapPlannerPolicy:
         return len(self.path) > 0
 
     def _reachable_goal(self, planning: PlanningGrid, position: np.ndarray, target: np.ndarray) -> np.ndarray | None:
-        """``target`` when the agent can reach its cell; for a blocked cell, the nearest reachable
-        cell's centre within ``max_goal_snap`` metres; else None."""
+        """``target`` when the agent can reach its cell; for a blocked or cut-off unknown cell, the
+        nearest reachable cell's centre within ``max_goal_snap`` metres; else None."""
         reachable = planning.reachable_from(position)
         r, c = planning.world_to_cell(target[None])[0]
         if reachable[r, c]:
             return np.array([target[0], planning.floor_height, target[2]])
-        if not planning.blocked[r, c] or not reachable.any():
+        if not reachable.any() or (not planning.blocked[r, c] and planning.states[r, c] == FREE):
             return None  # a free cell the grid separates from the agent
         distance, nearest = ndimage.distance_transform_edt(~reachable, return_indices=True)
         if distance[r, c] * planning.resolution > self.max_goal_snap:

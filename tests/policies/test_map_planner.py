@@ -3,7 +3,7 @@
 import numpy as np
 
 from envs.types import Action, Pose
-from perception.occupancy import OCCUPIED, UNKNOWN
+from perception.occupancy import FREE, OCCUPIED, UNKNOWN
 from policies import MapPlannerPolicy, Policy
 from policies.map_planner import PlanStatus
 from policies.steering import path_length
@@ -58,6 +58,22 @@ def test_goal_inside_an_obstacle_is_snapped_to_the_nearest_reachable_cell():
     assert planner.last_status == PlanStatus.REACHED
     assert np.hypot(*(world.pose.position - stand_in)[[0, 2]]) < planner.goal_radius + 0.05
     assert world.collisions == 0
+
+
+def test_goal_in_unknown_space_cut_off_by_obstacles_is_snapped():
+    """A mug seen on a table whose top the frames never showed: unknown cells ringed by occupied ones."""
+    cells = empty_room()
+    cells[44:72, 44:72] = OCCUPIED  # the table's edge, 0.1 m wide, around a 1.2 m middle
+    cells[46:70, 46:70] = UNKNOWN  # the unseen middle, farther from the edge than the inflation
+    goal = np.array([2.925, 0.0, 2.925])
+    planner = MapPlannerPolicy(lambda: grid_of(cells), max_goal_snap=1.5)
+    r, c = planner.planning_grid(grid_of(cells), START.position).world_to_cell(goal[None])[0]
+    assert not planner.planning_grid(grid_of(cells), START.position).blocked[r, c]
+    assert planner.act(observation(START), goal) != Action.STOP
+    assert 0.5 < np.hypot(*(planner.goal - goal)[[0, 2]]) < planner.max_goal_snap
+    cells[46:70, 46:70] = FREE  # seen free and cut off: a closed room, not a stand-in
+    planner.reset()
+    assert planner.act(observation(START), goal) == Action.STOP and planner.last_status == PlanStatus.UNREACHABLE
 
 
 def test_enclosed_goal_is_unreachable():
