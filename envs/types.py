@@ -292,6 +292,14 @@ class CameraIntrinsics:
         uu, vv = np.meshgrid(u, v)  # (H, W) each
         return np.stack([uu, vv, -np.ones_like(uu)], axis=-1)
 
+    def pixel_ray_directions(self, pixels: np.ndarray) -> np.ndarray:
+        """``ray_directions()`` of the flat (row-major) pixel indices ``pixels`` (N,) alone -> (N, 3),
+        without building the whole image's."""
+        rows, cols = np.divmod(np.asarray(pixels, dtype=np.int64), self.width)  # (N,) each
+        u = (cols + 0.5 - self.cx) / self.fx
+        v = -(rows + 0.5 - self.cy) / self.fy
+        return np.stack([u, v, -np.ones_like(u)], axis=-1)
+
     def to_dict(self) -> dict:
         out = {"width": self.width, "height": self.height, "hfov": self.hfov}
         if self.focal_y is not None or self.principal_point is not None:

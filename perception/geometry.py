@@ -67,7 +67,7 @@ def backproject(frame: Frame, stride: int = 1, max_depth: float | None = None) -
         sparse[::stride, ::stride] = True
         keep &= sparse
     pixels = np.flatnonzero(keep)  # (N,)
-    rays = frame.intrinsics.ray_directions().reshape(-1, 3)[pixels]  # (N, 3) camera frame, z = -1
+    rays = frame.intrinsics.pixel_ray_directions(pixels)  # (N, 3) camera frame, z = -1
     camera_points = rays * frame.depth.reshape(-1)[pixels, None]  # (N, 3)
     pose = frame.camera_pose
     points = camera_points @ pose.rotation_matrix.T + pose.position  # (N, 3) world

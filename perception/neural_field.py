@@ -243,7 +243,7 @@ class NeuralField:
         f = self.field
         pixels = self._rng.choice(valid, size=min(f.rays_per_step, len(valid)), replace=False)  # (R,)
         r, s = len(pixels), f.samples_per_ray
-        rays = frame.intrinsics.ray_directions().reshape(-1, 3)[pixels] @ frame.camera_pose.rotation_matrix.T  # (R, 3) world, unit z-depth
+        rays = frame.intrinsics.pixel_ray_directions(pixels) @ frame.camera_pose.rotation_matrix.T  # (R, 3) world, unit z-depth
         depth = frame.depth.reshape(-1)[pixels].astype(np.float64)  # (R,)
         strata = (np.arange(s - 1) + self._rng.random((r, s - 1))) / (s - 1)  # (R, S-1) in [0, 1)
         offsets = np.concatenate([np.zeros((r, 1)), (2.0 * strata - 1.0) * f.truncation], axis=1)  # (R, S) z offsets
