@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from perception.row_adam import TableRead
 from perception.voxels import VoxelIndex, grown, pack_ijk, unpack_keys
 
+
 def distinct_rows(rows: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Row indices (any shape) into tables of ``capacity`` rows -> (the distinct rows (U,), ascending;
     each index's position among them, ``rows``' shape). A mark per row of the table, no sort: O(N +
@@ -78,7 +79,7 @@ class SparseLatentGrid:
         self.cells = VoxelIndex()  # keys of the cells whose 8 corners are allocated
         self._corner_rows = np.zeros((0, 8), np.int64)  # (capacity, 8) vertex rows of each cell's corners, in cell-row order
         self.tables = [torch.zeros(initial_capacity, d) for d in self.dims]  # (capacity, D_t) each
-        self.grew = False  # whether the last ``allocate_cells`` replaced the tables by larger parameters
+        self.grew = False  # whether the last ``allocate_cells`` replaced the tables by larger ones
 
     def __len__(self) -> int:
         return len(self.index)
