@@ -12,8 +12,9 @@ Output folder (``shared/DESIGN.md``):
   and the loop's (``run_episode``), the first plan scored against the episode's ground-truth
   decomposition (``decomposition``: step keys right, steps right within 0.5 m, whole plan right;
   for ObjectNav against its one "find" step), and ``stamp``: the evaluation config, the
-  dataset file and the code version (nav3d version, git commit) that produced the line, so a table
-  can be reproduced. On restart, episodes with a line are skipped; a half-written last line (a
+  dataset file, the code version (nav3d version, git commit) and the type the 3D-LLM's scene
+  encoder ran in on this CPU (``point_dtype``, ``agent.precision``) that produced the line, so a
+  table can be reproduced. On restart, episodes with a line are skipped; a half-written last line (a
   crash mid-write) is dropped, never the finished ones before it.
 - ``summary.json`` and ``summary.md``: means over the finished episodes (success, SPL, soft SPL,
   distance to goal, decomposition success, plan latency) and success by number of subgoals; for
@@ -120,6 +121,7 @@ def evaluate_episodes(
     from tqdm import tqdm
 
     from agent.language_dataset import code_version
+    from agent.precision import resolve_point_dtype
     from envs.dataset import load_dataset
     from envs.files import atomic_write_text, writable_folder
 
@@ -140,7 +142,9 @@ def evaluate_episodes(
     todo = [e for e in episodes if e.episode_id not in done]
     if limit is not None:
         todo = todo[:limit]
-    stamp = {"config": config.to_dict(), "dataset": str(Path(dataset).resolve()), "code": code_version()}
+    # the 3D-LLM's scene encoder runs in bfloat16 on CPUs that have it natively (agent.precision)
+    point_dtype = str(resolve_point_dtype("auto", "cpu")).removeprefix("torch.")
+    stamp = {"config": config.to_dict(), "dataset": str(Path(dataset).resolve()), "code": code_version(), "point_dtype": point_dtype}
     with open(results, "a", encoding="utf-8") as sink, tqdm(total=len(todo), desc="episodes", unit="episode", file=sys.stderr, disable=not progress) as bar:
         for row in _run_all(todo, config, out / "trajectories", None if record is None else Path(record), ray):
             row["stamp"] = stamp

@@ -43,6 +43,7 @@ def test_eval_resumes_without_duplicates_and_drops_a_half_written_line(dataset, 
     assert summary["episodes"] == 2 and summary["success_by_subgoals"]["1"]["episodes"] == 2
     stamp = rows[0]["stamp"]
     assert stamp["config"] == FAST.to_dict() and "git_commit" in stamp["code"] and stamp["dataset"].endswith("test.json.gz")
+    assert stamp["point_dtype"] in ("float32", "bfloat16")
     assert rows[0]["decomposition"]["keys_exact"] and summary["decomposition_keys_exact"] == 1.0
     # a third run has nothing left to do and keeps the results
     again = evaluate_episodes(dataset, out, FAST, progress=False)
