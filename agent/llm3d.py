@@ -70,6 +70,7 @@ from agent.location_pointer import (
     unit_features,
 )
 from agent.pointer_targets import group_targets, pointer_target_loss
+from agent.precision import resolve_point_dtype
 from agent.scene_encoder import SceneEncoder, SceneEncoderConfig, SceneEncoding, check_scene_inputs, codec_bounds
 from agent.tokenizer import BOS, EOS, PAD, PLAN, SCENE, SPECIAL_TOKENS, check_tokenizer, location_token_ids
 
@@ -747,11 +748,13 @@ class ThreeDLLM(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | os.PathLike, feature_dim: int | None = None, device: torch.device | str | None = None
+        cls, folder: str | os.PathLike, feature_dim: int | None = None, device: torch.device | str | None = None, point_dtype: str = "float32"
     ) -> ThreeDLLM:
         """Load a model written by :meth:`save_pretrained` (local files only).
 
         The LM always comes from the folder's ``lm/`` (whatever ``config.lm`` says its source was).
+        ``point_dtype`` (``agent.precision.POINT_DTYPES``): the scene encoder's type
+        (:meth:`use_point_dtype`); float32 for training, "auto" for inference.
 
         ``feature_dim``, when given, is the number of feature channels the caller's map gives; a model
         trained for another size is a ValueError. Missing folders or files are FileNotFoundError, a
@@ -801,7 +804,8 @@ class ThreeDLLM(nn.Module):
             except RuntimeError as exc:
                 raise ValueError(f"{folder / name} does not fit the model of {CONFIG_FILE}: {exc}") from exc
         model.eval()
-        return model.to(device) if device is not None else model
+        model = model.to(device) if device is not None else model
+        return model.use_point_dtype(resolve_point_dtype(point_dtype, model.device))
 
 
 def _tensors(module: nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:

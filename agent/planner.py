@@ -33,7 +33,6 @@ from agent.language_data import DECOMPOSITION_PROMPTS, decomposition_prompt, ste
 from agent.llm3d import ThreeDLLM
 from agent.location_codec import DEFAULT_BINS, LocationCodec
 from agent.pointer_targets import room_waypoints_from_pointer
-from agent.precision import resolve_point_dtype
 from agent.scene_encoder import codec_bounds, pad_scenes
 from agent.scene_maps import map_codec
 from agent.waypoint_format import ROOM_WAYPOINTS, location_free_generation, tokens_to_numbers, waypoint_format_of
@@ -160,8 +159,7 @@ class ThreeDLLMPlanner:
         (``agent.precision``: "auto" = bfloat16 where the device has it natively). ``points`` and
         ``codec_margin`` default to the model's training data (``config.map_data``); ``kwargs`` go to
         the constructor."""
-        model = ThreeDLLM.from_pretrained(default_checkpoint() if folder is None else folder, device=device)
-        model.use_point_dtype(resolve_point_dtype(point_dtype, model.device))
+        model = ThreeDLLM.from_pretrained(default_checkpoint() if folder is None else folder, device=device, point_dtype=point_dtype)
         data = model.config.map_data or {}
         for key in ("points", "codec_margin"):
             if key in data:

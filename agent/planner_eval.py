@@ -58,7 +58,7 @@ from agent.planner_metrics import (
     score_decomposition,
     text_metrics,
 )
-from agent.precision import POINT_DTYPES, resolve_point_dtype
+from agent.precision import POINT_DTYPES
 from agent.training import CHECKPOINT_DIR, LanguageRecords
 from agent.waypoint_format import ROOM_WAYPOINTS, box_from_numbers, location_free_generation, tokens_to_numbers, waypoint_format_of
 from envs.files import atomic_write_text, writable_folder
@@ -95,8 +95,7 @@ def load_model(model_or_folder: Any, feature_dim: int | None = None, device: tor
     folder = Path(model_or_folder)
     if (folder / CHECKPOINT_DIR).is_dir():
         folder = folder / CHECKPOINT_DIR
-    model = ThreeDLLM.from_pretrained(folder, feature_dim=feature_dim, device=device)
-    return model.use_point_dtype(resolve_point_dtype(point_dtype, model.device))
+    return ThreeDLLM.from_pretrained(folder, feature_dim=feature_dim, device=device, point_dtype=point_dtype)
 
 
 def evaluate_planner(
