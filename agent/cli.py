@@ -288,8 +288,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "or the location tokens as written")
     eval_planner.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     eval_planner.add_argument("--point-dtype", choices=POINT_DTYPES, default="auto",
-                              help="type of the scene encoder and pointer head: auto (default) = bfloat16 where the device "
-                                   "multiplies it natively (AMX CPUs, CUDA), else float32")
+                              help="type of the scene encoder (and the pointer head's product over the map's points): auto (default) = "
+                                   "bfloat16 where the device multiplies it natively (AMX CPUs, CUDA), else float32")
     eval_planner.add_argument("--threads", type=int, default=1, help="CPU threads for torch and numpy's BLAS (default 1: on a shared CPU more threads can be far slower)")
     eval_planner.add_argument("--no-progress", action="store_true", help="no progress bar")
     eval_planner.set_defaults(func=_eval_planner)

@@ -37,7 +37,6 @@ neural).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -187,8 +186,7 @@ def build_agent(
         # not show yet are searched for, not driven to
         rooms = RoomLandmarks.load()
         inner = ColourInstancePlanner(RoomLandmarkPlanner(llm if planner == "llm" else MapGroundedPlanner(llm), rooms))
-        k = simulator.sensor_config.intrinsics
-        vfov = 2.0 * math.atan(k.height / (2.0 * k.fy))  # radians
+        vfov = simulator.sensor_config.intrinsics.vfov  # radians
         the_planner = UnseenTargetPlanner(InstanceViewPlanner(inner, simulator.agent_config.sensor_height, vfov), points=llm.points, rooms=rooms)
     # a 3D-LLM trained on image tokens (the 2D baseline) reads them beside a 3D map the policy plans on
     image_tokens = map_data.get("construction") == "multiview"

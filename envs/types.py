@@ -272,6 +272,11 @@ class CameraIntrinsics:
         return self.fx if self.focal_y is None else self.focal_y
 
     @property
+    def vfov(self) -> float:
+        """Vertical field of view in radians (of a centred principal point): ``2 atan(height / (2 fy))``."""
+        return 2.0 * math.atan(self.height / (2.0 * self.fy))
+
+    @property
     def cx(self) -> float:
         """Principal point x, pixel-edge coordinates (``width / 2`` unless set)."""
         return self.width / 2.0 if self.principal_point is None else self.principal_point[0]

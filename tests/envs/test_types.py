@@ -47,7 +47,9 @@ def test_intrinsics_from_hfov():
     rays = k.ray_directions()
     assert rays.shape == (256, 256, 3) and (rays[..., 2] == -1).all()
     assert rays[0, 0, 1] > 0 and rays[0, 0, 0] < 0  # row 0 is the top, column 0 the left
+    assert k.vfov == pytest.approx(k.hfov)  # square image, square pixels
     wide = CameraIntrinsics.from_hfov_degrees(64, 48, 70.0)
+    assert wide.vfov == pytest.approx(2.0 * np.arctan(np.tan(np.radians(35.0)) * 48 / 64))
     pixels = np.array([0, 63, 64, 1000, 64 * 48 - 1])
     np.testing.assert_array_equal(wide.pixel_ray_directions(pixels), wide.ray_directions().reshape(-1, 3)[pixels])
 
