@@ -226,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from agent.precision import POINT_DTYPES
     from agent.train_config import LOCATION_HEADS, MIXED_PRECISION, PRESETS, TrainConfig
-    from agent.waypoint_format import ROOM_WAYPOINTS, WAYPOINT_FORMATS
+    from agent.waypoint_format import WAYPOINT_FORMATS, WAYPOINT_SOURCES
 
     defaults = TrainConfig(data_dir="", out_dir="")
     train = sub.add_parser("train", help="train the 3D-LLM on a dataset written by `nav3d language-data` (checkpoints in --out, --resume to continue)")
@@ -283,9 +283,10 @@ def _parser() -> argparse.ArgumentParser:
     eval_planner.add_argument("--max-records", type=int, default=None, help="at most this many records of each task (default all)")
     eval_planner.add_argument("--batch-size", type=int, default=8, help="records per generation batch (default 8)")
     eval_planner.add_argument("--tolerance", type=float, default=0.5, help="metres within which a waypoint is right (default 0.5)")
-    eval_planner.add_argument("--room-waypoints", choices=ROOM_WAYPOINTS, default="pointer",
-                              help="where room steps' waypoints are read from: the pointer's weights over the map's points (default) "
-                                   "or the location tokens as written")
+    eval_planner.add_argument("--waypoints", choices=WAYPOINT_SOURCES, default="map",
+                              help="where room and object steps' waypoints are read from: the map around the points the pointer chose "
+                                   "(map, the default: a room's middle between its walls, the first place within reach of the object "
+                                   "on the way), the pointer's weighted mean for room steps (pointer), or the location tokens as written")
     eval_planner.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     eval_planner.add_argument("--point-dtype", choices=POINT_DTYPES, default="auto",
                               help="type of the scene encoder (and the pointer head's product over the map's points): auto (default) = "
@@ -758,7 +759,7 @@ def _eval_planner(args: argparse.Namespace) -> int:
     with cpu_threads(args.threads):
         summary = evaluate_planner(
             args.checkpoint, args.data, split=args.split, tasks=tuple(args.tasks or EVAL_TASKS), max_records=args.max_records,
-            batch_size=args.batch_size, progress=not args.no_progress, out_dir=args.out, config=EvalConfig(tolerance=args.tolerance, room_waypoints=args.room_waypoints, point_dtype=args.point_dtype),
+            batch_size=args.batch_size, progress=not args.no_progress, out_dir=args.out, config=EvalConfig(tolerance=args.tolerance, waypoints=args.waypoints, point_dtype=args.point_dtype),
             device=device,
         )
     table = Table(title=f"3D-LLM on {args.split} ({summary['records']} records, {summary['seconds']:.0f} s)")

@@ -32,10 +32,10 @@ from agent.decomposition import Step, StepTruth, format_decomposition, parse_dec
 from agent.language_data import DECOMPOSITION_PROMPTS, decomposition_prompt, step_truths
 from agent.llm3d import ThreeDLLM
 from agent.location_codec import DEFAULT_BINS, LocationCodec
-from agent.pointer_targets import room_waypoints_from_pointer
+from agent.map_waypoints import map_walls, read_waypoints
 from agent.scene_encoder import codec_bounds, pad_scenes
 from agent.scene_maps import map_codec
-from agent.waypoint_format import ROOM_WAYPOINTS, location_free_generation, tokens_to_numbers, waypoint_format_of
+from agent.waypoint_format import WAYPOINT_SOURCES, location_free_generation, tokens_to_numbers, waypoint_format_of
 from envs.episodes import InstructionEpisode
 from envs.scene import Scene
 from envs.simulator import Navigation
@@ -115,10 +115,11 @@ class ThreeDLLMPlanner:
     numbers`` (``agent.waypoint_format``, read from its config) sees its prompt's start as numbers,
     answers ``(x, y, z)`` in metres without location tokens and without the location grammar
     (``constrain_locations`` is then False), and its answers are parsed in that format.
-    ``room_waypoints`` (``agent.waypoint_format.ROOM_WAYPOINTS``): "pointer" (default) puts each room
-    step's waypoint at the weighted mean of the map's points under the pointer's weights for that
-    step (``agent.pointer_targets.room_waypoints_from_pointer``; listed in the plan's ``notes``),
-    "tokens" keeps the written tokens; a model without a pointer head always keeps its tokens.
+    ``waypoints`` (``agent.waypoint_format.WAYPOINT_SOURCES``): "map" (default) reads each room
+    step's waypoint from the walls around the points the pointer chose for it and each object step's
+    from the way to the pointed object (``agent.map_waypoints``), "pointer" puts room steps at the
+    pointer's weighted mean, "tokens" keeps the written tokens; moved steps are listed in the plan's
+    ``notes``. A model without a pointer head always keeps its tokens.
     """
 
     def __init__(
@@ -129,10 +130,10 @@ class ThreeDLLMPlanner:
         constrain_locations: bool = True,
         template: int = 0,
         codec_margin: float = DEFAULT_CODEC_MARGIN,
-        room_waypoints: str = "pointer",
+        waypoints: str = "map",
     ) -> None:
-        if room_waypoints not in ROOM_WAYPOINTS:
-            raise ValueError(f"room_waypoints must be one of {ROOM_WAYPOINTS}, got {room_waypoints!r}")
+        if waypoints not in WAYPOINT_SOURCES:
+            raise ValueError(f"waypoints must be one of {WAYPOINT_SOURCES}, got {waypoints!r}")
         if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 1:
             raise ValueError(f"points must be an integer >= 1 (map points the 3D-LLM reads), got {points!r}")
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
@@ -148,7 +149,7 @@ class ThreeDLLMPlanner:
         self.constrain_locations = bool(constrain_locations) and self.waypoint_format == "tokens"
         self.template = int(template)
         self.codec_margin = float(codec_margin)
-        self.room_waypoints = room_waypoints
+        self.waypoints = waypoints
 
     @classmethod
     def from_pretrained(
@@ -215,8 +216,9 @@ class ThreeDLLMPlanner:
             **numbers,
         )[0]
         plan = self.read(instruction, generation.text, codec, prompt, None, self.waypoint_format)
-        if self.room_waypoints == "pointer" and generation.point_weights:
-            steps, notes = room_waypoints_from_pointer(plan.steps, generation.point_weights, np.asarray(points, dtype=np.float64))
+        if self.waypoints != "tokens" and generation.point_weights:
+            walls = map_walls(self.model, [features])[0] if self.waypoints == "map" else None
+            steps, notes = read_waypoints(self.waypoints, plan.steps, generation.point_weights, points, walls, start)
             plan = replace(plan, steps=steps, notes=list(plan.notes) + notes)
         return replace(plan, latency_s=time.perf_counter() - began)
 

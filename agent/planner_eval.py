@@ -10,7 +10,8 @@ Scored with ``agent.planner_metrics`` (definitions there):
   P/R/F1, waypoint error median and share <= tolerance, and text metrics of the step phrases.
   Reference waypoints are the generator's exact ones (``meta["steps"]``) when the record has them,
   else the bin centres of the reference answer; predicted ones are bin centres (a room step's, by
-  default, the pointer's weighted mean instead: ``EvalConfig.room_waypoints``), so a perfect model
+  default, read from the map around the points the pointer chose: ``EvalConfig.waypoints``,
+  ``agent.map_waypoints``), so a perfect model
   still shows the quantisation error (``waypoint_error_median`` of the reference answer itself is
   reported as ``reference_quantisation_median``). ``room_waypoint_inside``: the share of room steps
   (written in the reference's place with its action and target) whose waypoint lies inside the
@@ -48,7 +49,8 @@ from agent.decomposition import Step, parse_decomposition
 from agent.language_dataset import read_records
 from agent.llm3d import ThreeDLLM
 from agent.location_codec import LocationCodec
-from agent.pointer_targets import room_waypoints_from_pointer, step_region
+from agent.map_waypoints import map_walls, read_waypoints
+from agent.pointer_targets import step_region
 from agent.planner_metrics import (
     DEFAULT_TOLERANCE,
     box_iou,
@@ -60,7 +62,7 @@ from agent.planner_metrics import (
 )
 from agent.precision import POINT_DTYPES
 from agent.training import CHECKPOINT_DIR, LanguageRecords
-from agent.waypoint_format import ROOM_WAYPOINTS, box_from_numbers, location_free_generation, tokens_to_numbers, waypoint_format_of
+from agent.waypoint_format import WAYPOINT_SOURCES, box_from_numbers, location_free_generation, tokens_to_numbers, waypoint_format_of
 from envs.files import atomic_write_text, writable_folder
 
 EVAL_TASKS: tuple[str, ...] = ("decomposition", "grounding", "qa", "caption")
@@ -71,17 +73,17 @@ SUMMARY_FILE = "summary.json"
 @dataclass
 class EvalConfig:
     """Generation settings: new-token budgets per task, the waypoint tolerance (metres), where room
-    steps' waypoints are read from (``ROOM_WAYPOINTS``) and the type a loaded model's point-sized
+    steps' waypoints are read from (``WAYPOINT_SOURCES``) and the type a loaded model's point-sized
     parts run in (``agent.precision.POINT_DTYPES``; a model given as an object is used as it is)."""
 
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {"decomposition": 128, "grounding": 12, "qa": 24, "caption": 64})
     tolerance: float = DEFAULT_TOLERANCE
-    room_waypoints: str = "pointer"
+    waypoints: str = "map"
     point_dtype: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.room_waypoints not in ROOM_WAYPOINTS:
-            raise ValueError(f"EvalConfig.room_waypoints must be one of {ROOM_WAYPOINTS}, got {self.room_waypoints!r}")
+        if self.waypoints not in WAYPOINT_SOURCES:
+            raise ValueError(f"EvalConfig.waypoints must be one of {WAYPOINT_SOURCES}, got {self.waypoints!r}")
         if self.point_dtype not in POINT_DTYPES:
             raise ValueError(f"EvalConfig.point_dtype must be one of {POINT_DTYPES}, got {self.point_dtype!r}")
 
@@ -151,8 +153,10 @@ def evaluate_planner(
             predictions.extend(texts)
             weights.extend(chunk_weights)
         chosen = [records[i] for i in indices]
-        if task == "decomposition" and config.room_waypoints == "pointer":
-            pointer = (weights, [data.samples[i].points for i in indices])
+        if task == "decomposition" and config.waypoints != "tokens":
+            samples = [data.samples[i] for i in indices]
+            walls = map_walls(model, [s.features for s in samples]) if config.waypoints == "map" else [None] * len(samples)
+            pointer = (weights, [s.points for s in samples], walls)
             task_metrics, task_rows = _score_decompositions(chosen, predictions, config, waypoint_format, pointer)
         else:
             task_metrics, task_rows = SCORERS[task](chosen, predictions, config, waypoint_format)
@@ -202,6 +206,16 @@ def _row(record: dict, prediction: str, **extra: Any) -> dict[str, Any]:
             "reference": record.get("answer"), "prediction": prediction, **extra}
 
 
+def _start(record: dict, codec: LocationCodec) -> np.ndarray | None:
+    """The agent's start (3,) world metres of a decomposition record: ``meta["start"]``, else the
+    first location triple of its prompt (bin centres); None when it has neither."""
+    start = (record.get("meta") or {}).get("start")
+    if start is not None:
+        return np.asarray(start, dtype=np.float64)
+    bins = codec.parse_location_tokens(record.get("prompt", ""))
+    return np.array([codec.value_of(b, axis) for axis, b in enumerate(bins[:3])], dtype=np.float64) if len(bins) >= 3 else None
+
+
 def _reference_steps(record: dict, codec: LocationCodec) -> list[Step]:
     """The reference steps: parsed from the answer, waypoints replaced by the exact ones of ``meta``."""
     parsed = list(parse_decomposition(record["answer"], codec))
@@ -213,10 +227,11 @@ def _reference_steps(record: dict, codec: LocationCodec) -> list[Step]:
 
 def _score_decompositions(
     records: list[dict], predictions: list[str], config: EvalConfig, waypoint_format: str = "tokens",
-    pointer: tuple[list[list[np.ndarray]], list[np.ndarray]] | None = None,
+    pointer: tuple[list[list[np.ndarray]], list[np.ndarray], list[np.ndarray | None]] | None = None,
 ) -> tuple[dict, list[dict]]:
-    """Decomposition metrics; ``pointer``: per record the pointer's weights per triple and the scene's
-    points (N, 3), from which room steps' waypoints are read (``room_waypoints_from_pointer``)."""
+    """Decomposition metrics; ``pointer``: per record the pointer's weights per triple, the scene's
+    points (N, 3) and which of them are walls (N,) or None, from which room steps' waypoints are read
+    (``agent.map_waypoints.read_waypoints``)."""
     scores, quantisation, rows, inside = [], [], [], []
     for k, (record, text) in enumerate(zip(records, predictions)):
         codec = LocationCodec.from_dict(record["codec"])
@@ -224,7 +239,7 @@ def _score_decompositions(
         parsed = parse_decomposition(text, codec, waypoint_format)
         steps = list(parsed)
         if pointer is not None:
-            steps, _ = room_waypoints_from_pointer(steps, pointer[0][k], pointer[1][k])
+            steps, _ = read_waypoints(config.waypoints, steps, pointer[0][k], pointer[1][k], pointer[2][k], _start(record, codec))
         score = score_decomposition(steps, reference, config.tolerance)
         scores.append(score)
         inside.extend(_rooms_reached(steps, record))

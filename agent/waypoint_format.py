@@ -27,10 +27,13 @@ from agent.location_codec import LocationCodec
 WAYPOINT_FORMATS: tuple[str, ...] = ("tokens", "numbers")
 """The ``--waypoint-format`` choices (module doc)."""
 
-ROOM_WAYPOINTS = ("pointer", "tokens")
-"""Where a pointer-head model's room step ("go to the kitchen") takes its waypoint from: the pointer's
-weights over the map's points (``agent.pointer_targets.room_waypoints_from_pointer``) or the location
-tokens as written. Models without a pointer head always use their tokens (or numbers)."""
+WAYPOINT_SOURCES = ("map", "pointer", "tokens")
+"""Where a pointer-head model's room ("go to the kitchen") and object ("find the mug") steps take
+their waypoints from: the map's geometry around the points the pointer chose ("map",
+``agent.map_waypoints``: a room's middle between its walls, the first place within reach of the
+object on the way), the pointer's weighted mean for room steps alone ("pointer",
+``agent.pointer_targets.room_waypoints_from_pointer``), or the location tokens as written. Models
+without a pointer head always use their tokens (or numbers)."""
 MAP_DATA_KEY = "waypoint_format"
 """The key of ``ThreeDLLMConfig.map_data`` that records a model's waypoint format."""
 

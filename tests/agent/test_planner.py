@@ -11,6 +11,7 @@ from agent.decomposition import ACTIONS, Step, parse_decomposition
 from agent.language_data import DECOMPOSITION_PROMPTS, LanguageDataConfig, decomposition_prompt, scene_records, step_truths, task_rng
 from agent.llm3d import Generation, SmallLlama, ThreeDLLM, ThreeDLLMConfig
 from agent.location_codec import LocationCodec
+from agent.approach_points import ApproachConfig
 from agent.planner import OraclePlanner, Plan, Planner, ThreeDLLMPlanner, plan_summary
 from agent.scene_encoder import SceneEncoderConfig
 from agent.scene_maps import ExplorationConfig, exploration_simulator, map_codec
@@ -188,25 +189,43 @@ def test_controlled_answer_gives_the_expected_steps(model, feature_map, episode)
 
 
 def test_room_steps_take_their_waypoint_from_the_pointer_weights(model, feature_map, episode):
-    """With the pointer's weights, a room step's waypoint is their weighted mean over the map's points
-    (x/z; height as written); object steps keep their tokens, and "tokens" keeps every step's."""
+    """With the pointer's weights and ``waypoints="pointer"``, a room step's waypoint is their weighted
+    mean over the map's points (x/z; height as written); object steps keep their tokens, and "tokens"
+    keeps every step's."""
     answer = "1. go to the kitchen <loc12><loc3><loc40> 2. find the red mug <loc30><loc3><loc51>"
     start = np.asarray(episode.start_position)
     written = ThreeDLLMPlanner(Scripted(model, answer), points=64).plan(feature_map, episode.instruction, start)
     weights = [np.zeros(64), np.full(64, 1 / 64)]
     weights[0][[3, 7]] = 0.5
     scripted = Scripted(model, answer, weights)
-    plan = ThreeDLLMPlanner(scripted, points=64).plan(feature_map, episode.instruction, start)
+    plan = ThreeDLLMPlanner(scripted, points=64, waypoints="pointer").plan(feature_map, episode.instruction, start)
     points = scripted.calls[0]["points"][0].numpy()
     expected = (points[3] + points[7]) / 2
     assert np.allclose(plan.steps[0].waypoint[[0, 2]], expected[[0, 2]], atol=1e-5)
     assert plan.steps[0].waypoint[1] == written.steps[0].waypoint[1] and plan.steps[0].bins == written.steps[0].bins
     assert np.array_equal(plan.steps[1].waypoint, written.steps[1].waypoint)
     assert len(plan.notes) == 1 and "read from the pointer" in plan.notes[0]
-    kept = ThreeDLLMPlanner(Scripted(model, answer, weights), points=64, room_waypoints="tokens").plan(feature_map, episode.instruction, start)
+    kept = ThreeDLLMPlanner(Scripted(model, answer, weights), points=64, waypoints="tokens").plan(feature_map, episode.instruction, start)
     assert np.allclose(kept.waypoints(), written.waypoints()) and kept.notes == []
-    with pytest.raises(ValueError, match="room_waypoints"):
-        ThreeDLLMPlanner(scripted, room_waypoints="centre")
+    with pytest.raises(ValueError, match="waypoints"):
+        ThreeDLLMPlanner(scripted, waypoints="centre")
+
+
+def test_by_default_waypoints_are_read_off_the_map(model, feature_map, episode):
+    """The default ("map"): the object step ends within reach of the points the pointer chose, on
+    the map's free floor; the room step, on a map whose random features show no wall, falls back to
+    the weights' mean. Both are noted."""
+    answer = "1. go to the kitchen <loc12><loc3><loc40> 2. find the red mug <loc30><loc3><loc51>"
+    start = np.asarray(episode.start_position)
+    weights = [np.zeros(64), np.zeros(64)]
+    weights[0][[3, 7]] = 0.5
+    weights[1][11] = 1.0
+    scripted = Scripted(model, answer, weights)
+    plan = ThreeDLLMPlanner(scripted, points=64).plan(feature_map, episode.instruction, start)
+    points = scripted.calls[0]["points"][0].numpy()
+    assert np.allclose(plan.steps[0].waypoint[[0, 2]], ((points[3] + points[7]) / 2)[[0, 2]], atol=1e-5)
+    assert np.hypot(*(plan.steps[1].waypoint - points[11])[[0, 2]]) <= ApproachConfig().reach + 0.1
+    assert len(plan.notes) == 2 and "mean" in plan.notes[0] and "the way to the pointed object" in plan.notes[1]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,110 @@
+"""Waypoints read off the 3D-LLM's map from where its location pointer points.
+
+The pointer head (``agent.location_pointer``) puts its weight on the map points a step means: the
+points of the named room, or of the named object. The location tokens it writes then follow a
+mixture around those points, which is neither where a room step is reached (the room's middle) nor
+where an object step is (a place from which the object is in view). :func:`waypoints_from_map`
+reads both from the map's geometry instead:
+
+- a room step ("go to the kitchen"): the middle of the room box that the map's walls bound around
+  the weighted mean of the pointed points (``agent.room_extent``);
+- an object step ("find the red mug"): the place within reach of the pointed object first met
+  walking from the previous step's waypoint (the start for the first step), through the cells the
+  map's points at body height leave free (``agent.approach_points``).
+
+Each waypoint keeps the height its tokens give. Held-out figures in ``docs/planner_ablations.md``
+("Waypoints from the map's geometry").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from agent.approach_points import ApproachConfig, approach_point, body_points, pointed_object
+from agent.decomposition import Step
+from agent.pointer_targets import room_waypoints_from_pointer
+from agent.room_extent import WALL_PHRASE, RoomBoxConfig, room_box, wall_points
+from agent.waypoint_format import WAYPOINT_SOURCES
+
+
+def map_walls(model: Any, features: Sequence[np.ndarray], min_cosine: float = RoomBoxConfig.wall_cosine) -> list[np.ndarray | None]:
+    """Per scene, which of its map features (N, C) read as wall (``agent.room_extent.wall_points``)
+    by the embedding of ``WALL_PHRASE`` from ``model.embed_phrases`` (the phrase encoder, in the
+    maps' feature space); all None for a model without one, or whose maps' features are not in its
+    phrase encoder's space (another width)."""
+    if not hasattr(model, "embed_phrases"):
+        return [None] * len(features)
+    try:
+        wall = model.embed_phrases([WALL_PHRASE])[0].float().cpu().numpy()  # (C,)
+    except ValueError:  # the phrase encoder's width is not the features': no text reads them
+        return [None] * len(features)
+    return [wall_points(f, wall, min_cosine) for f in features]
+
+
+def waypoints_from_map(
+    steps: Sequence[Step],
+    weights: Sequence[np.ndarray],
+    points: np.ndarray,
+    walls: np.ndarray,
+    start: np.ndarray,
+    rooms: RoomBoxConfig = RoomBoxConfig(),
+    objects: ApproachConfig = ApproachConfig(),
+) -> tuple[list[Step], list[str]]:
+    """``steps`` with each room ("go to") and object ("find") step's waypoint read from the map
+    (module doc): ``weights`` one (N,) array per step that wrote three location tokens, in order
+    (``ThreeDLLM.generate_with_weights``), over ``points`` (N, 3) world metres of which ``walls``
+    (N,) bool are walls; ``start`` (3,) the agent's position, on the floor. Returns the steps and a
+    note per moved step. Steps are returned unchanged when the weights cannot be matched to the steps
+    (another count of triples, or weights of another size)."""
+    steps = list(steps)
+    points = np.asarray(points, dtype=np.float64)
+    written = [s for s in steps if len(s.bins) == 3]
+    if len(written) != len(weights) or any(len(s.bins) not in (0, 3) for s in steps) or any(len(w) != len(points) for w in weights):
+        return steps, []
+    of_step = {id(s): np.asarray(w, dtype=np.float64) for s, w in zip(written, weights)}
+    start = np.asarray(start, dtype=np.float64)
+    blocked = body_points(points, float(start[1]), objects)  # (N,)
+    previous = start
+    out, notes = [], []
+    for step in steps:
+        w = of_step.get(id(step))
+        moved = None
+        if w is not None and step.waypoint is not None and float(w.sum()) > 0:
+            if step.action == "go to":
+                mean = (w @ points[:, [0, 2]]) / float(w.sum())  # (2,) x/z
+                box = room_box(points, walls, np.array([mean[0], 0.0, mean[1]]), rooms)
+                moved = mean if box is None else (box[0] + box[1]) / 2
+                source = "the walls around the pointed points" if box is not None else "the pointed points' mean"
+            elif step.action == "find" and (box := pointed_object(points, w, objects)) is not None:
+                moved = approach_point(points, blocked, walls, box[0], box[1], previous, objects)
+                source = "the way to the pointed object"
+        if moved is not None:
+            waypoint = np.array([moved[0], step.waypoint[1], moved[1]])
+            notes.append(f"step {step.index}: waypoint of {step.target!r} read from {source} ({np.hypot(*(waypoint - step.waypoint)[[0, 2]]):.2f} m from the tokens)")
+            step = replace(step, waypoint=waypoint)
+        out.append(step)
+        if step.waypoint is not None:
+            previous = step.waypoint
+    return out, notes
+
+
+def read_waypoints(
+    source: str, steps: Sequence[Step], weights: Sequence[np.ndarray], points: np.ndarray, walls: np.ndarray | None, start: np.ndarray | None
+) -> tuple[list[Step], list[str]]:
+    """``steps`` with their waypoints read as ``source`` (``agent.waypoint_format.WAYPOINT_SOURCES``)
+    says: "map" by :func:`waypoints_from_map` from ``start`` (3,) (``walls`` None: no point is a
+    wall, so room steps stay at the pointed points' mean; without ``start``, as "pointer"),
+    "pointer" by ``room_waypoints_from_pointer``, "tokens" as written. Returns the steps and a note
+    per moved step."""
+    if source not in WAYPOINT_SOURCES:
+        raise ValueError(f"the waypoint source must be one of {WAYPOINT_SOURCES}, got {source!r}")
+    if source == "tokens" or not weights:
+        return list(steps), []
+    if source == "map" and start is not None:
+        walls = np.zeros(len(points), dtype=bool) if walls is None else walls
+        return waypoints_from_map(steps, weights, points, walls, start)
+    return room_waypoints_from_pointer(steps, weights, np.asarray(points, dtype=np.float64))
