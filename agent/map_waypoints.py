@@ -26,7 +26,7 @@ import numpy as np
 
 from agent.approach_points import ApproachConfig, approach_point, body_points, pointed_object
 from agent.decomposition import Step
-from agent.pointer_targets import room_waypoints_from_pointer
+from agent.pointer_targets import room_waypoints_from_pointer, weights_by_step
 from agent.room_extent import WALL_PHRASE, RoomBoxConfig, room_box, wall_points
 from agent.waypoint_format import WAYPOINT_SOURCES
 
@@ -62,10 +62,9 @@ def waypoints_from_map(
     (another count of triples, or weights of another size)."""
     steps = list(steps)
     points = np.asarray(points, dtype=np.float64)
-    written = [s for s in steps if len(s.bins) == 3]
-    if len(written) != len(weights) or any(len(s.bins) not in (0, 3) for s in steps) or any(len(w) != len(points) for w in weights):
+    of_step = weights_by_step(steps, weights, len(points))
+    if of_step is None:
         return steps, []
-    of_step = {id(s): np.asarray(w, dtype=np.float64) for s, w in zip(written, weights)}
     start = np.asarray(start, dtype=np.float64)
     blocked = body_points(points, float(start[1]), objects)  # (N,)
     previous = start

@@ -104,10 +104,9 @@ def room_waypoints_from_pointer(steps: Sequence[Step], weights: Sequence[np.ndar
     written. Returns the steps and a note per moved step. Steps are returned unchanged when the
     weights cannot be matched to the steps (another count of triples, or weights of another size)."""
     steps = list(steps)
-    written = [s for s in steps if len(s.bins) == 3]
-    if len(written) != len(weights) or any(len(s.bins) not in (0, 3) for s in steps) or any(len(w) != len(points) for w in weights):
+    of_step = weights_by_step(steps, weights, len(points))
+    if of_step is None:
         return steps, []
-    of_step = {id(s): w for s, w in zip(written, weights)}
     out, notes = [], []
     for step in steps:
         w = of_step.get(id(step))
@@ -118,3 +117,14 @@ def room_waypoints_from_pointer(steps: Sequence[Step], weights: Sequence[np.ndar
             step = replace(step, waypoint=waypoint)
         out.append(step)
     return out, notes
+
+
+def weights_by_step(steps: Sequence[Step], weights: Sequence[np.ndarray], points: int) -> dict[int, np.ndarray] | None:
+    """The pointer's weights (``points``,) of each step that wrote three location tokens, by the
+    step's ``id``: ``weights`` holds one array per such step, in order
+    (``ThreeDLLM.generate_with_weights``). None when they cannot be matched: another count of
+    triples, a step with another number of tokens, or weights of another size."""
+    written = [s for s in steps if len(s.bins) == 3]
+    if len(written) != len(weights) or any(len(s.bins) not in (0, 3) for s in steps) or any(len(w) != points for w in weights):
+        return None
+    return {id(s): np.asarray(w, dtype=np.float64) for s, w in zip(written, weights)}
