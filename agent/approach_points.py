@@ -7,7 +7,7 @@ is judged the same way). The location pointer finds the object (its weights lie 
 map points) but the tokens it writes land on the object itself, 1-1.5 m from that view point.
 This module reads the view point off the map the 3D-LLM was given:
 
-- :func:`pointed_object`: the x/z box of the object under the pointer's weights, the heaviest
+- :func:`pointed_object`: the box of the object under the pointer's weights, the heaviest
   group of points that the weights link (points within ``link`` metres of each other carrying at
   least ``min_weight`` of the largest weight), so weight split between two places does not put the
   object between them;
@@ -58,7 +58,7 @@ class ApproachConfig:
 
 
 def pointed_object(points: np.ndarray, weights: np.ndarray, config: ApproachConfig = ApproachConfig()) -> tuple[np.ndarray, np.ndarray] | None:
-    """The x/z box (lower (2,), upper (2,), world metres) of the heaviest group of ``points`` (N, 3)
+    """The box (lower (3,), upper (3,), world metres) of the heaviest group of ``points`` (N, 3)
     under the pointer's ``weights`` (N,) (module doc); None when the weights are all zero."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -75,8 +75,7 @@ def pointed_object(points: np.ndarray, weights: np.ndarray, config: ApproachConf
     links = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(kept), len(kept)))
     _, group = connected_components(links, directed=False)  # (K,)
     heaviest = kept[group == np.argmax(np.bincount(group, weights=weights[kept]))]
-    plan = points[heaviest][:, [0, 2]]
-    return plan.min(axis=0), plan.max(axis=0)
+    return points[heaviest].min(axis=0), points[heaviest].max(axis=0)
 
 
 def body_points(points: np.ndarray, floor: float, config: ApproachConfig = ApproachConfig()) -> np.ndarray:

@@ -35,6 +35,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from agent.decomposition import Step
 from agent.planner import Plan, Planner
 from agent.room_landmarks import RoomLandmarks, point_categories, room_groups
 from agent.standing_points import nearest_clear_point, viewing_distance, viewing_point
@@ -47,6 +48,17 @@ COLOUR_WORDS = frozenset(
     "dark light bright pale tan cream navy teal maroon violet".split()
 )
 """Colour words a target may start with; :func:`target_queries` matches the target without them too."""
+
+
+def target_hint(step: Step) -> np.ndarray:
+    """(3,) world metres: where a step's target is thought to be, to choose among instances: the
+    middle of the step's ``box`` when its planner gave one (the 3D-LLM's waypoints read off the map,
+    ``agent.map_waypoints``: the pointed object's points, while the waypoint is a place to stand
+    beside it), else its waypoint. A planner here that moves a step to another place drops the box."""
+    if step.box is not None:
+        box = np.asarray(step.box, dtype=np.float64)
+        return (box[:3] + box[3:]) / 2
+    return np.asarray(step.waypoint, dtype=np.float64)
 
 
 def split_colour(target: str) -> tuple[str, str]:
@@ -129,13 +141,13 @@ class MapGroundedPlanner:
         previous = None if start is None else np.asarray(start, dtype=np.float64)
         for step in plan.steps:
             if step.action == "find" and len(points):
-                anchor = step.waypoint if step.waypoint is not None else previous
+                anchor = target_hint(step) if step.waypoint is not None else previous
                 found = self.locate(points, features, self.embed(feature_map, step.target), anchor)
                 if found is not None:
                     waypoint = np.array([found[0], points[:, 1].min() if floor is None else floor, found[2]])
                     moved = "" if step.waypoint is None else f" ({np.hypot(*(waypoint - step.waypoint)[[0, 2]]):.2f} m away)"
                     notes.append(f"step {step.index}: waypoint of {step.target!r} taken from the map{moved}")
-                    step = replace(step, waypoint=waypoint)
+                    step = replace(step, waypoint=waypoint, box=None)
             steps.append(step)
             if step.waypoint is not None:
                 previous = np.asarray(step.waypoint, dtype=np.float64)
@@ -206,7 +218,7 @@ class UnseenTargetPlanner:
         unseen = self._unseen(feature_map, inner_plan)
         if not unseen:
             return inner_plan
-        steps = [replace(s, waypoint=None, bins=()) if s.index in unseen else s for s in inner_plan.steps]
+        steps = [replace(s, waypoint=None, bins=(), box=None) if s.index in unseen else s for s in inner_plan.steps]
         notes = [f"step {i}: its target is not in the map yet (best relevance below {self.checker.min_relevance})" for i in sorted(unseen)]
         given = replace(
             inner_plan,
@@ -281,14 +293,14 @@ class ColourInstancePlanner:
             waypoint = np.asarray(step.waypoint, dtype=np.float64)
             matching = matching_instances(seen, MapGroundedPlanner.embed(feature_map, step.target), self.min_relevance)
             if matching and min(s.color_distance(colour)[0] for s in matching) > self.max_colour_distance:
-                steps[i] = replace(step, waypoint=None, bins=())
+                steps[i] = replace(step, waypoint=None, bins=(), box=None)
                 unseen.add(step.index)
                 notes.append(f"step {step.index}: no {split_colour(step.target)[1]!r} seen looks {colour} yet")
                 continue
-            position = self.instance_position(matching, colour, waypoint)
+            position = self.instance_position(matching, colour, target_hint(step))
             if position is None:
                 continue
-            steps[i] = replace(step, waypoint=np.array([position[0], waypoint[1] if floor is None else floor, position[2]]))
+            steps[i] = replace(step, waypoint=np.array([position[0], waypoint[1] if floor is None else floor, position[2]]), box=None)
             notes.append(f"step {step.index}: {step.target!r} moved to the {colour} instance seen ({np.hypot(*(steps[i].waypoint - waypoint)[[0, 2]]):.2f} m away)")
         if not notes:
             return plan
@@ -313,7 +325,7 @@ class ColourInstancePlanner:
 
 class InstanceViewPlanner:
     """``inner``'s plan, with every object step sent to a place from which the seen instance of its
-    target nearest the step's waypoint is in view.
+    target nearest the step's target (``target_hint``: its box's middle, else its waypoint) is in view.
 
     The instances are those the agent's frames showed (``perception.instance_memory``; the map must
     be an ``InstanceTrackingMap``) whose mean feature scores at least ``min_relevance`` against the
@@ -356,12 +368,12 @@ class InstanceViewPlanner:
                 continue
             matching = np.stack([m.position for m in matching])  # (M, 3)
             waypoint = np.asarray(step.waypoint, dtype=np.float64)
-            target = matching[int(np.argmin(np.hypot(*(matching - waypoint)[:, [0, 2]].T)))]
+            target = matching[int(np.argmin(np.hypot(*(matching - target_hint(step))[:, [0, 2]].T)))]
             distance = viewing_distance(float(target[1]), self.camera_height, self.vfov)
             stand = viewing_point(grid, target, waypoint, distance, self.clearance)
             where = "a place in view of" if stand is not None else "the position of"
             stand = target if stand is None else stand
-            steps[i] = replace(step, waypoint=np.array([stand[0], waypoint[1] if floor is None else floor, stand[2]]))
+            steps[i] = replace(step, waypoint=np.array([stand[0], waypoint[1] if floor is None else floor, stand[2]]), box=None)
             notes.append(f"step {step.index}: {step.target!r} moved to {where} the nearest seen instance ({np.hypot(*(steps[i].waypoint - waypoint)[[0, 2]]):.2f} m away)")
         if not notes:
             return plan
@@ -433,7 +445,7 @@ class RoomLandmarkPlanner:
                 continue
             stand = nearest_clear_point(feature_map.occupancy_grid(), middle, self.clearance, self.max_snap)
             stand = middle if stand is None else stand
-            steps[i] = replace(step, waypoint=np.array([stand[0], step.waypoint[1] if floor is None else floor, stand[2]]))
+            steps[i] = replace(step, waypoint=np.array([stand[0], step.waypoint[1] if floor is None else floor, stand[2]]), box=None)
             notes.append(f"step {step.index}: {step.target!r} sent among its landmarks seen ({np.hypot(*(steps[i].waypoint - step.waypoint)[[0, 2]]):.2f} m away)")
         if not notes:
             return plan

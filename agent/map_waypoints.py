@@ -12,7 +12,9 @@ reads both from the map's geometry instead:
   walking from the previous step's waypoint (the start for the first step), through the cells the
   map's points at body height leave free (``agent.approach_points``).
 
-Each waypoint keeps the height its tokens give. Held-out figures in ``docs/planner_ablations.md``
+Each waypoint keeps the height its tokens give; each moved step's ``box`` is what it was read from
+(the room's box, or the pointed object's), so a later planner can tell the object from the place
+to stand (``agent.grounded_planner.target_hint``). Held-out figures in ``docs/planner_ablations.md``
 ("Waypoints from the map's geometry").
 """
 
@@ -69,22 +71,25 @@ def waypoints_from_map(
     blocked = body_points(points, float(start[1]), objects)  # (N,)
     previous = start
     out, notes = [], []
+    heights = (float(points[:, 1].min()), float(points[:, 1].max())) if len(points) else (0.0, 0.0)
     for step in steps:
         w = of_step.get(id(step))
-        moved = None
+        moved, extent = None, None
         if w is not None and step.waypoint is not None and float(w.sum()) > 0:
             if step.action == "go to":
                 mean = (w @ points[:, [0, 2]]) / float(w.sum())  # (2,) x/z
-                box = room_box(points, walls, np.array([mean[0], 0.0, mean[1]]), rooms)
-                moved = mean if box is None else (box[0] + box[1]) / 2
-                source = "the walls around the pointed points" if box is not None else "the pointed points' mean"
+                room = room_box(points, walls, np.array([mean[0], 0.0, mean[1]]), rooms)
+                moved = mean if room is None else (room[0] + room[1]) / 2
+                source = "the walls around the pointed points" if room is not None else "the pointed points' mean"
+                if room is not None:  # the room's box, floor to ceiling as the map's points reach
+                    extent = np.array([room[0][0], heights[0], room[0][1], room[1][0], heights[1], room[1][1]])
             elif step.action == "find" and (box := pointed_object(points, w, objects)) is not None:
-                moved = approach_point(points, blocked, walls, box[0], box[1], previous, objects)
-                source = "the way to the pointed object"
+                moved = approach_point(points, blocked, walls, box[0][[0, 2]], box[1][[0, 2]], previous, objects)
+                source, extent = "the way to the pointed object", np.concatenate(box)
         if moved is not None:
             waypoint = np.array([moved[0], step.waypoint[1], moved[1]])
             notes.append(f"step {step.index}: waypoint of {step.target!r} read from {source} ({np.hypot(*(waypoint - step.waypoint)[[0, 2]]):.2f} m from the tokens)")
-            step = replace(step, waypoint=waypoint)
+            step = replace(step, waypoint=waypoint, box=extent)
         out.append(step)
         if step.waypoint is not None:
             previous = step.waypoint

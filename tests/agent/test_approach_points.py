@@ -17,10 +17,10 @@ def test_the_object_is_the_heaviest_linked_group_not_the_mean_of_all_weight():
     points = np.array([[0.0, 0.5, 0.0], [0.3, 0.5, 0.2], [0.6, 0.5, 0.1], [5.0, 0.5, 5.0], [5.4, 0.5, 5.2], [9.0, 0.5, 9.0]])
     weights = np.array([0.2, 0.2, 0.2, 0.19, 0.19, 0.001])
     lower, upper = pointed_object(points, weights)
-    assert np.allclose(lower, [0.0, 0.0]) and np.allclose(upper, [0.6, 0.2])
+    assert np.allclose(lower, [0.0, 0.5, 0.0]) and np.allclose(upper, [0.6, 0.5, 0.2])
     weights[3:5] = 0.31  # the other group is heavier now
     lower, upper = pointed_object(points, weights)
-    assert np.allclose(lower, [5.0, 5.0]) and np.allclose(upper, [5.4, 5.2])
+    assert np.allclose(lower, [5.0, 0.5, 5.0]) and np.allclose(upper, [5.4, 0.5, 5.2])
     assert pointed_object(points, np.zeros(6)) is None
     with pytest.raises(ValueError, match="weights \\(N,\\)"):
         pointed_object(points, weights[:3])
