@@ -301,6 +301,27 @@ def test_object_steps_go_where_the_seen_instance_is_in_view(toured_house_1):
     assert np.array_equal(plan.steps[0].waypoint, np.zeros(3)) and plan.notes == []
 
 
+def test_a_step_with_a_box_is_taken_to_the_instance_in_its_box_and_the_moved_step_drops_it(toured_house_1):
+    """The 3D-LLM's map waypoints give an object step the pointed object's box and a place to stand
+    beside it (``agent.map_waypoints``): the instance is chosen by the box, not by the standing place,
+    which may lie nearer another instance."""
+    import math
+
+    from agent.grounded_planner import InstanceViewPlanner, target_hint
+
+    scene, tracked = toured_house_1
+    counters = {o.color: o for o in scene.objects_of_category("counter")}
+    for colour, other in (("black", "white"), ("white", "black")):
+        box = np.concatenate([counters[colour].bbox_min, counters[colour].bbox_max])
+        step = Step(1, "find", "counter", counters[other].center.copy(), box=box)  # stands at the other one
+        assert np.allclose(target_hint(step), counters[colour].center, atol=1e-6)
+        plan = InstanceViewPlanner(FixedPlanner([step]), camera_height=0.88, vfov=math.radians(79.0)).plan(tracked, "find the counter")
+        moved = plan.steps[0]
+        near = {c: np.hypot(*(moved.waypoint - counters[c].center)[[0, 2]]) for c in (colour, other)}
+        assert near[colour] < near[other] and moved.box is None
+    assert np.array_equal(target_hint(Step(1, "find", "counter", np.ones(3))), np.ones(3))
+
+
 def test_an_instance_the_frames_showed_counts_as_seen_when_the_map_sample_misses_it(toured_house_1):
     _, tracked = toured_house_1
     steps = [Step(1, "find", "microwave", np.zeros(3))]
