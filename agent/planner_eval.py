@@ -9,9 +9,9 @@ Scored with ``agent.planner_metrics`` (definitions there):
 - decomposition: step accuracy (with and without the waypoint condition), plan exact, ordered
   P/R/F1, waypoint error median and share <= tolerance, and text metrics of the step phrases.
   Reference waypoints are the generator's exact ones (``meta["steps"]``) when the record has them,
-  else the bin centres of the reference answer; predicted ones are bin centres (a room step's, by
-  default, read from the map around the points the pointer chose: ``EvalConfig.waypoints``,
-  ``agent.map_waypoints``), so a perfect model
+  else the bin centres of the reference answer; predicted ones are bin centres (by default, room
+  and object steps' read from the map around the points the pointer chose instead:
+  ``EvalConfig.waypoints``, ``agent.map_waypoints``), so a perfect model
   still shows the quantisation error (``waypoint_error_median`` of the reference answer itself is
   reported as ``reference_quantisation_median``). ``room_waypoint_inside``: the share of room steps
   (written in the reference's place with its action and target) whose waypoint lies inside the
@@ -73,7 +73,7 @@ SUMMARY_FILE = "summary.json"
 @dataclass
 class EvalConfig:
     """Generation settings: new-token budgets per task, the waypoint tolerance (metres), where room
-    steps' waypoints are read from (``WAYPOINT_SOURCES``) and the type a loaded model's point-sized
+    and object steps' waypoints are read from (``WAYPOINT_SOURCES``) and the type a loaded model's point-sized
     parts run in (``agent.precision.POINT_DTYPES``; a model given as an object is used as it is)."""
 
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {"decomposition": 128, "grounding": 12, "qa": 24, "caption": 64})
