@@ -206,14 +206,11 @@ def _row(record: dict, prediction: str, **extra: Any) -> dict[str, Any]:
             "reference": record.get("answer"), "prediction": prediction, **extra}
 
 
-def _start(record: dict, codec: LocationCodec) -> np.ndarray | None:
-    """The agent's start (3,) world metres of a decomposition record: ``meta["start"]``, else the
-    first location triple of its prompt (bin centres); None when it has neither."""
+def _start(record: dict) -> np.ndarray | None:
+    """The agent's start (3,) world metres of a decomposition record (``meta["start"]``), or None
+    for a record without it (room steps are then read at the pointer's mean, objects as written)."""
     start = (record.get("meta") or {}).get("start")
-    if start is not None:
-        return np.asarray(start, dtype=np.float64)
-    bins = codec.parse_location_tokens(record.get("prompt", ""))
-    return np.array([codec.value_of(b, axis) for axis, b in enumerate(bins[:3])], dtype=np.float64) if len(bins) >= 3 else None
+    return None if start is None else np.asarray(start, dtype=np.float64)
 
 
 def _reference_steps(record: dict, codec: LocationCodec) -> list[Step]:
@@ -239,7 +236,7 @@ def _score_decompositions(
         parsed = parse_decomposition(text, codec, waypoint_format)
         steps = list(parsed)
         if pointer is not None:
-            steps, _ = read_waypoints(config.waypoints, steps, pointer[0][k], pointer[1][k], pointer[2][k], _start(record, codec))
+            steps, _ = read_waypoints(config.waypoints, steps, pointer[0][k], pointer[1][k], pointer[2][k], _start(record))
         score = score_decomposition(steps, reference, config.tolerance)
         scores.append(score)
         inside.extend(_rooms_reached(steps, record))
