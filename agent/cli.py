@@ -47,6 +47,8 @@ PLANNER_CHOICES = ("llm", "llm-grounded", "oracle", "frontier")
 """``--planner`` names (``agent.episode_runner.PLANNERS``, without importing torch to parse arguments)."""
 MAPPING_CHOICES = ("thread", "process", "inline")
 """``--mapping`` names (``agent.episode_runner.MAPPINGS``, likewise)."""
+WAYPOINTS_HELP = ("where the 3D-LLM's room and object steps take their waypoints from: the map around the points its pointer chose "
+                  "(map, the default), the pointer's weighted mean for room steps (pointer), or the location tokens as written")
 FIRST_EXPLORE_HELP = (
     "frontier-exploration actions before the first plan alone (default: 100 for instruction episodes, at most --explore-steps; "
     "0 for ObjectNav); 0 = a turn in place, then plan and explore only for targets not yet in the map"
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from agent.loop_config import LoopConfig
+    from agent.waypoint_format import WAYPOINT_FORMATS, WAYPOINT_SOURCES
 
     parser = argparse.ArgumentParser(prog="nav3d", description="nav3d: perception -> 3D map -> 3D-LLM -> policy, on a Habitat-style simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
     run.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     run.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
+    run.add_argument("--waypoints", choices=WAYPOINT_SOURCES, default="map", help=WAYPOINTS_HELP)
     run.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps,
                      help=f"frontier-exploration actions for each target not yet in the map, and at most this many before the first plan; 0 = a turn in place instead (default {LoopConfig.explore_steps})")
     run.add_argument("--first-explore-steps", type=int, default=None, help=FIRST_EXPLORE_HELP)
@@ -122,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--policy", choices=("map", "oracle"), default="map", help="map: planner on the agent's own map (default); oracle: the simulator's shortest path")
     evaluate.add_argument("--checkpoint", type=Path, default=None, help="3D-LLM folder (default: the one shipped with nav3d)")
     evaluate.add_argument("--construction", choices=tuple(MAP_CONSTRUCTIONS), default=None, help="map construction (default: the checkpoint's training data's)")
+    evaluate.add_argument("--waypoints", choices=WAYPOINT_SOURCES, default="map", help=WAYPOINTS_HELP)
     evaluate.add_argument("--explore-steps", type=int, default=LoopConfig.explore_steps, help=f"frontier-exploration actions for each target not yet in the map, and at most this many before the first plan (default {LoopConfig.explore_steps})")
     evaluate.add_argument("--first-explore-steps", type=int, default=None, help=FIRST_EXPLORE_HELP)
     evaluate.add_argument("--size", type=int, default=128, help="sensor width and height in pixels (default 128)")
@@ -226,7 +231,6 @@ def _parser() -> argparse.ArgumentParser:
 
     from agent.precision import POINT_DTYPES
     from agent.train_config import LOCATION_HEADS, MIXED_PRECISION, PRESETS, TrainConfig
-    from agent.waypoint_format import WAYPOINT_FORMATS, WAYPOINT_SOURCES
 
     defaults = TrainConfig(data_dir="", out_dir="")
     train = sub.add_parser("train", help="train the 3D-LLM on a dataset written by `nav3d language-data` (checkpoints in --out, --resume to continue)")
@@ -398,7 +402,7 @@ def _run(args: argparse.Namespace) -> int:
         from agent.loop_config import LoopConfig
 
         loop = LoopConfig(explore_steps=args.explore_steps, first_explore_steps=args.first_explore_steps)
-        agent = build_agent(episode, env.simulator.scene, env.simulator, args.planner, args.policy, args.checkpoint, args.construction, loop, mapping=args.mapping)
+        agent = build_agent(episode, env.simulator.scene, env.simulator, args.planner, args.policy, args.checkpoint, args.construction, loop, mapping=args.mapping, waypoints=args.waypoints)
         console.print(f"agent: {type(agent.map).__name__} + {type(agent.planner).__name__} + {type(agent.policy).__name__} (set up in {time.perf_counter() - t0:.1f} s)")
         recorder = RolloutRecorder(env.sensor_config.max_depth, video=not args.no_video)
         recorders = [recorder]
@@ -449,7 +453,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     config = EpisodeEvalConfig(
         planner=args.planner, policy=args.policy, checkpoint=None if args.checkpoint is None else str(args.checkpoint),
         construction=args.construction, size=args.size, max_steps=args.max_steps, explore_steps=args.explore_steps,
-        first_explore_steps=args.first_explore_steps, workers=args.workers, threads=args.threads,
+        first_explore_steps=args.first_explore_steps, workers=args.workers, threads=args.threads, waypoints=args.waypoints,
     )
     summary = evaluate_episodes(args.dataset, args.out, config, limit=args.limit, record=args.record, ray=args.ray)
     Console().print(Markdown(summary_table(summary)))

@@ -54,10 +54,10 @@ EVAL_TASKS = (TASK_INSTRUCTION, TASK_OBJECTNAV)
 class EpisodeEvalConfig:
     """How each episode runs: the agent's parts (``agent.episode_runner``: planner
     "llm"|"llm-grounded"|"oracle"|"frontier", policy "map"|"oracle", checkpoint folder, map
-    construction), the sensor ``size`` in pixels, the env's ``max_steps``, the exploration budget
-    (actions per target not yet in the map; ``first_explore_steps`` those before the first plan,
-    None = ``build_agent``'s default per task), and the parallelism
-    (``workers`` processes with ``threads`` torch threads each)."""
+    construction, where the 3D-LLM's ``waypoints`` come from), the sensor ``size`` in pixels, the
+    env's ``max_steps``, the exploration budget (actions per target not yet in the map;
+    ``first_explore_steps`` those before the first plan, None = ``build_agent``'s default per task),
+    and the parallelism (``workers`` processes with ``threads`` torch threads each)."""
 
     planner: str = "llm"
     policy: str = "map"
@@ -69,9 +69,14 @@ class EpisodeEvalConfig:
     first_explore_steps: int | None = None
     workers: int = 1
     threads: int = 1
+    waypoints: str = "map"
 
     def __post_init__(self) -> None:
         from agent.episode_runner import check_parts
+        from agent.waypoint_format import WAYPOINT_SOURCES
+
+        if self.waypoints not in WAYPOINT_SOURCES:
+            raise ValueError(f"EpisodeEvalConfig.waypoints must be one of {WAYPOINT_SOURCES}, got {self.waypoints!r}")
 
         for name in ("size", "max_steps", "workers", "threads"):
             value = getattr(self, name)
@@ -255,7 +260,7 @@ def evaluate_episode(episode, config: EpisodeEvalConfig, trajectories: Path | No
         observation, _ = env.reset(seed=0, options={"episode": episode})
         sim = env.simulator
         loop = LoopConfig(explore_steps=config.explore_steps, first_explore_steps=config.first_explore_steps)
-        agent = build_agent(episode, sim.scene, sim, config.planner, config.policy, config.checkpoint, config.construction, loop, encoder=shared_encoder())
+        agent = build_agent(episode, sim.scene, sim, config.planner, config.policy, config.checkpoint, config.construction, loop, encoder=shared_encoder(), waypoints=config.waypoints)
         recorder = RolloutRecorder(env.sensor_config.max_depth, video=record is not None)
         result = run_episode(env, agent, observation, on_step=recorder.on_step)
     finally:

@@ -150,10 +150,12 @@ def build_agent(
     config: LoopConfig = LoopConfig(),
     encoder=None,
     mapping: str = "thread",
+    waypoints: str = "map",
 ) -> Agent:
     """An ``Agent`` for ``episode`` (instruction or ObjectNav) in ``scene`` (module doc names the
     parts). ``simulator`` gives the agent's body (``agent_config``) and, for the oracle parts only,
-    the navigation. ``mapping``: where a neural field trains (``MAPPINGS``)."""
+    the navigation. ``mapping``: where a neural field trains (``MAPPINGS``); ``waypoints``: where the
+    3D-LLM's steps take their waypoints from (``agent.waypoint_format.WAYPOINT_SOURCES``)."""
     from agent.frontier_planner import FrontierBaselinePlanner
     from agent.grounded_planner import ColourInstancePlanner, InstanceViewPlanner, MapGroundedPlanner, RoomLandmarkPlanner, UnseenTargetPlanner
     from agent.planner import OraclePlanner, ThreeDLLMPlanner
@@ -178,7 +180,7 @@ def build_agent(
     episode = task_episode(episode)
     map_data: dict[str, Any] = {}
     if planner in ("llm", "llm-grounded"):
-        llm = ThreeDLLMPlanner.from_pretrained(checkpoint)
+        llm = ThreeDLLMPlanner.from_pretrained(checkpoint, waypoints=waypoints)
         map_data = llm.model.config.map_data or {}
         # object steps go where the seen instance of their target nearest the model's waypoint (of
         # the colour named, if any) is in view; room steps go among the landmarks of a room the

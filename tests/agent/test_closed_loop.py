@@ -274,3 +274,21 @@ def test_a_multiview_3d_llm_reads_image_tokens_while_the_policy_plans_on_a_3d_ma
     assert len(world) > 0 and agent.map.occupancy_grid().cells.size > 0
     assert not {tuple(p) for p in tokens.round(4)} & {tuple(p) for p in world.round(4)}
     assert world_map(agent.map) is agent.map.map and world_map(agent.map.map) is agent.map.map  # what --rerun logs as world/map
+
+
+def test_the_agents_3d_llm_reads_its_waypoints_as_asked(objectnav, encoder):
+    """``build_agent(..., waypoints=W)`` (``nav3d run|eval --waypoints W``) gives the 3D-LLM planner
+    inside the agent's planners that source; an unknown one is refused by the eval config."""
+    from agent.planner import ThreeDLLMPlanner
+
+    _, episode = objectnav
+    sim = EmbeddedSimulator(generate_house(1), sensor_config=SensorConfig(width=32, height=32))
+    for source in ("pointer", "map"):
+        agent = build_agent(episode, sim.scene, sim, "llm", "map", None, "pointcloud", LoopConfig(explore_steps=4), encoder=encoder, waypoints=source)
+        planner = agent.planner
+        while not isinstance(planner, ThreeDLLMPlanner):
+            planner = planner.inner
+        assert planner.waypoints == source
+    sim.close()
+    with pytest.raises(ValueError, match="waypoints"):
+        EpisodeEvalConfig(waypoints="centre")
