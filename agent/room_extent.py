@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.plan_raster import PlanRaster
+from perception.maps import cosine_relevance
 
 WALL_PHRASE = "wall"
 """The text whose embedding (by the maps' sentence encoder) marks a map point as wall."""
@@ -76,8 +77,7 @@ def wall_points(features: np.ndarray, wall: np.ndarray, min_cosine: float = Room
     wall = np.asarray(wall, dtype=np.float32).reshape(-1)
     if features.ndim != 2 or features.shape[1] != wall.shape[0]:
         raise ValueError(f"wall_points needs features (N, C) and a wall embedding (C,), got {features.shape} and {wall.shape}")
-    norms = np.linalg.norm(features, axis=1) * max(float(np.linalg.norm(wall)), 1e-12)  # (N,)
-    return (features @ wall) >= min_cosine * np.maximum(norms, 1e-12)
+    return cosine_relevance(features, wall) >= min_cosine
 
 
 def room_box(points: np.ndarray, walls: np.ndarray, inside: np.ndarray, config: RoomBoxConfig = RoomBoxConfig()) -> tuple[np.ndarray, np.ndarray] | None:
@@ -97,7 +97,6 @@ def room_box(points: np.ndarray, walls: np.ndarray, inside: np.ndarray, config: 
 
     centre = np.asarray(inside, dtype=np.float64)[[0, 2]]  # (2,) x/z
     half = np.full(2, config.start_half)
-    lower, upper = centre - half, centre + half
     for _ in range(config.rounds):
         sides = np.empty((2, 2))  # (lower/upper, x/z)
         for axis in (0, 1):
