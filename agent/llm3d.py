@@ -358,6 +358,7 @@ class ThreeDLLM(nn.Module):
         self.pad_id, self.bos_id, self.eos_id = vocab[PAD], vocab[BOS], vocab[EOS]
         self.scene_id, self.plan_id = vocab[SCENE], vocab[PLAN]
         self.location_ids = location_token_ids(tokenizer)
+        self.banned_ids = [vocab[t] for t in SPECIAL_TOKENS if t != EOS]  # never generated: answers end at <eos>
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.lm = lm if lm is not None else config.lm.build(tokenizer)
@@ -631,14 +632,14 @@ class ThreeDLLM(nn.Module):
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
         was_training = self.training
-        self.eval()
+        if was_training:  # (a walk over every module: only when there is something to switch)
+            self.eval()
         try:
             encoding = self._encode(points, features, point_mask, bounds)
             batch = self.encode_batch(prompts, padding_side="left")
             embeds = self.embed(batch, encoding.prefix)  # (B, L, H)
             # answers never hold <pad> <bos> <unk> <scene> <plan>; <eos> ends them
-            banned = [self.tokenizer.get_vocab()[t] for t in SPECIAL_TOKENS if t != EOS]
-            settings = {"do_sample": False, "num_beams": 1, "suppress_tokens": banned, **generate_kwargs}
+            settings = {"do_sample": False, "num_beams": 1, "suppress_tokens": self.banned_ids, **generate_kwargs}
             generation_config = GenerationConfig(
                 max_new_tokens=max_new_tokens,
                 eos_token_id=self.eos_id,
@@ -672,7 +673,8 @@ class ThreeDLLM(nn.Module):
                     logits_processor=processors,
                 )  # (B, T) new tokens only
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         lengths = [len(points[b]) if point_mask is None else int(point_mask[b].sum()) for b in range(len(prompts))]
         weights = pointer.group_weights(new_ids) if head is not None else [[] for _ in prompts]
         out = []

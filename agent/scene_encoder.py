@@ -170,11 +170,26 @@ class PerceiverBlock(nn.Module):
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_ignore: torch.Tensor) -> torch.Tensor:
         """q (B, K, d), kv (B, M, d), kv_ignore (B, M) bool, True = padding -> (B, K, d)."""
-        kv = self.norm_kv(kv)
-        q = q + self.cross(self.norm_q(q), kv, kv, key_padding_mask=kv_ignore, need_weights=False)[0]
+        q = q + self.cross_attend(self.norm_q(q), self.norm_kv(kv), kv_ignore)
         h = self.norm_self(q)
         q = q + self.self_attn(h, h, h, need_weights=False)[0]
         return q + self.mlp(self.norm_mlp(q))  # (B, K, d)
+
+    def cross_attend(self, q: torch.Tensor, kv: torch.Tensor, kv_ignore: torch.Tensor) -> torch.Tensor:
+        """``self.cross`` (its weights, its arithmetic) of q (B, K, d) over kv (B, M, d), keys where
+        ``kv_ignore`` (B, M) is True left out -> (B, K, d). The same as calling the module, without
+        its packed key/value projection: that one copies the (B, M, 2d) projection into per-head
+        layout, which for a map's M points costs as much as the product itself."""
+        attn = self.cross
+        b, k, d = q.shape
+        heads, w, bias = attn.num_heads, attn.in_proj_weight, attn.in_proj_bias
+        split = lambda x: x.unflatten(-1, (heads, d // heads)).transpose(1, 2)  # noqa: E731  (B, L, d) -> (B, heads, L, d/heads)
+        queries = split(nn.functional.linear(q, w[:d], bias[:d]))  # (B, h, K, d/h)
+        keys = split(nn.functional.linear(kv, w[d : 2 * d], bias[d : 2 * d]))  # (B, h, M, d/h)
+        values = split(nn.functional.linear(kv, w[2 * d :], bias[2 * d :]))  # (B, h, M, d/h)
+        keep = ~kv_ignore[:, None, None, :]  # (B, 1, 1, M) True = attended
+        out = nn.functional.scaled_dot_product_attention(queries, keys, values, attn_mask=keep, dropout_p=attn.dropout if self.training else 0.0)
+        return attn.out_proj(out.transpose(1, 2).reshape(b, k, d))  # (B, K, d)
 
 
 def neighbour_mean(points: torch.Tensor, point_mask: torch.Tensor, k: int) -> torch.Tensor:
@@ -296,15 +311,16 @@ class SceneEncoder(nn.Module):
         b = points.shape[0]
         dtype = self.feature_proj.weight.dtype
         valid = point_mask.unsqueeze(-1)  # (B, N, 1)
+        padded = not bool(point_mask.all())
         # zero padded slots so junk there (even NaN) cannot leak through 0 * NaN in attention
-        pts = torch.where(valid, points.float(), 0.0)  # (B, N, 3)
-        feats = torch.where(valid, features.to(dtype), 0.0)  # (B, N, C)
+        pts = torch.where(valid, points.float(), 0.0) if padded else points.float()  # (B, N, 3)
+        feats = torch.where(valid, features.to(dtype), 0.0) if padded else features.to(dtype)  # (B, N, C)
         x = self.feature_proj(feats) + self.position_proj(self.position(pts, bounds).to(dtype))  # (B, N, d)
         if len(self.context) and points.shape[1]:
             mean = neighbour_mean(pts, point_mask, self.config.neighbours)  # (B*N, B*N) sparse
             for block in self.context:
                 x = block(x, pts, mean)  # (B, N, d)
-        tokens = torch.where(valid, x, 0.0)  # (B, N, d)
+        tokens = torch.where(valid, x, 0.0) if padded else x  # (B, N, d)
         x = torch.cat([self.empty_token.expand(b, 1, -1), x], dim=1)  # (B, N + 1, d)
         ignore = torch.cat([point_mask.new_zeros(b, 1), ~point_mask], dim=1)  # (B, N + 1) True = masked
         q = self.queries.unsqueeze(0).expand(b, -1, -1)  # (B, K, d)

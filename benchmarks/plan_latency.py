@@ -35,7 +35,6 @@ from agent.planner import ThreeDLLMPlanner, default_checkpoint
 from agent.precision import POINT_DTYPES
 from agent.scene_encoder import codec_bounds, pad_scenes
 from agent.scene_maps import ExplorationConfig, explore, exploration_simulator
-from agent.tokenizer import EOS, SPECIAL_TOKENS
 from agent.threads import cpu_threads
 from envs.episode_generator import EpisodeGenerator, InstructionConfig
 from envs.house import generate_house
@@ -118,12 +117,11 @@ def main() -> None:
         batch = model.encode_batch([prompt], padding_side="left")
         plain_ids = batch.input_ids[:, [i for i in range(batch.input_ids.shape[1]) if not bool(batch.scene_slots[0, i])]]  # no prefix slots
 
-        banned = [model.tokenizer.get_vocab()[t] for t in SPECIAL_TOKENS if t != EOS]  # as ThreeDLLM.generate suppresses them
-
         def plain() -> torch.Tensor:
             with torch.no_grad():
                 return model.lm.generate(
-                    input_ids=plain_ids, attention_mask=torch.ones_like(plain_ids), do_sample=False, suppress_tokens=banned,
+                    input_ids=plain_ids, attention_mask=torch.ones_like(plain_ids), do_sample=False,
+                    suppress_tokens=model.banned_ids,  # as ThreeDLLM.generate suppresses them
                     min_new_tokens=args.tokens, max_new_tokens=args.tokens, pad_token_id=model.pad_id, eos_token_id=model.eos_id,
                 )
 

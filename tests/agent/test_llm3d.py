@@ -21,7 +21,7 @@ from agent.llm3d import (
     ordered_embeddings,
 )
 from agent.location_codec import LocationCodec
-from agent.scene_encoder import PositionEmbedding3D, SceneEncoder, SceneEncoderConfig, codec_bounds, pad_scenes
+from agent.scene_encoder import PerceiverBlock, PositionEmbedding3D, SceneEncoder, SceneEncoderConfig, codec_bounds, pad_scenes
 from agent.tokenizer import train_tokenizer
 from tests.agent.corpus import sentences_with_locations
 
@@ -107,6 +107,24 @@ def test_encoder_output_shape_and_padding_is_hidden():
     assert torch.isfinite(empty).all()
     # the points matter
     assert not torch.allclose(out, encoder(points.flip(1) * 0.5, features))
+
+
+def test_perceiver_cross_attention_is_its_multihead_attention_module():
+    torch.manual_seed(0)
+    block = PerceiverBlock(dim=32, heads=4, mlp_ratio=2, dropout=0.0)
+    q, kv = torch.randn(2, 5, 32, requires_grad=True), torch.randn(2, 9, 32)
+    ignore = torch.zeros(2, 9, dtype=torch.bool)
+    ignore[1, 6:] = True  # the second scene's last three keys are padding
+    expected = block.cross(q, kv, kv, key_padding_mask=ignore, need_weights=False)[0]
+    got = block.cross_attend(q, kv, ignore)
+    assert torch.allclose(got, expected, atol=1e-6)
+    (grad_expected,) = torch.autograd.grad(expected.square().sum(), q)
+    (grad_got,) = torch.autograd.grad(got.square().sum(), q)
+    assert torch.allclose(grad_got, grad_expected, atol=1e-5)
+    # padded keys do not count
+    kv_junk = kv.clone()
+    kv_junk[1, 6:] = 1e3
+    assert torch.allclose(block.cross_attend(q, kv_junk, ignore), got, atol=1e-6)
 
 
 def test_encoder_shape_errors_name_the_shapes():
