@@ -298,7 +298,8 @@ class ThreeDLLMOutput:
 class Generation:
     """One generated answer: its ``text`` and, with a pointer head, ``point_weights``: for each
     complete location triple written, in order, the pointer's weights (N,) over the scene's points
-    (summing to 1) where the triple started (empty without a pointer head)."""
+    (summing to 1; zero on points the encoder did not read, ``SceneEncoderConfig.max_points``)
+    where the triple started (empty without a pointer head)."""
 
     text: str
     point_weights: list[np.ndarray] = field(default_factory=list)
@@ -581,6 +582,7 @@ class ThreeDLLM(nn.Module):
         to; None = ``config.codec``'s box for every scene).
         """
         self._check_batch(points, features, point_mask, prompts)
+        points, features, point_mask = self.encoder.points_read(points, features, point_mask)
         encoding = self._encode(points, features, point_mask, bounds)
         batch = self.encode_batch(prompts, answers)
         embeds = self.embed(batch, encoding.prefix)  # (B, L, H)
@@ -629,6 +631,8 @@ class ThreeDLLM(nn.Module):
         ``<eos>`` are never generated. ``bounds`` (B, 2, 3): each scene's codec box, as in :meth:`forward`.
         """
         self._check_batch(points, features, point_mask, prompts)
+        lengths = [len(points[b]) if point_mask is None else int(point_mask[b].sum()) for b in range(len(prompts))]
+        points, features, point_mask = self.encoder.points_read(points, features, point_mask)
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
         was_training = self.training
@@ -675,14 +679,14 @@ class ThreeDLLM(nn.Module):
         finally:
             if was_training:
                 self.train()
-        lengths = [len(points[b]) if point_mask is None else int(point_mask[b].sum()) for b in range(len(prompts))]
         weights = pointer.group_weights(new_ids) if head is not None else [[] for _ in prompts]
         out = []
         for b, row in enumerate(new_ids.tolist()):
             if self.eos_id in row:
                 row = row[: row.index(self.eos_id)]
-            # weights over the scene's own points (pad_scenes puts them first)
-            out.append(Generation(self.tokenizer.decode(row, skip_special_tokens=True), [w[: lengths[b]] for w in weights[b]]))
+            # weights over the scene's own points (pad_scenes puts them first); none on those not read
+            own = [np.pad(w[: lengths[b]], (0, max(lengths[b] - len(w), 0))) for w in weights[b]]
+            out.append(Generation(self.tokenizer.decode(row, skip_special_tokens=True), own))
         return out
 
     def use_point_dtype(self, dtype: torch.dtype) -> ThreeDLLM:

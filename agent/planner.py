@@ -107,7 +107,9 @@ def default_checkpoint() -> Path:
 class ThreeDLLMPlanner:
     """The 3D-LLM as a planner (module doc).
 
-    ``points``: n of ``points_and_features(n)`` (the training data's ``ExplorationConfig.points``);
+    ``points``: n of ``points_and_features(n)`` (the training data's ``ExplorationConfig.points``;
+    the scene encoder reads the first ``SceneEncoderConfig.max_points`` of them, the map reading of
+    the waypoints all of them);
     ``max_new_tokens``: generation budget (a 4-step plan is about 40 tokens with a small tokenizer);
     ``constrain_locations``: location tokens in whole (x y z) groups; ``template``: which of
     ``DECOMPOSITION_PROMPTS`` frames the instruction; ``codec_margin``: metres the codec grows beyond

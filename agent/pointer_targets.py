@@ -75,7 +75,9 @@ def group_targets(rows: Sequence[int], masks: Sequence[np.ndarray | None], width
     """Match the pointer's groups to step masks: ``rows`` (G,) the batch row of each location group,
     in order within each row; ``masks`` one (S, N_r) array (or None) per batch row. Returns the
     indices of the groups that have a step mask and those masks padded to the batch's ``width`` points
-    (G', width), or None. A row whose number of groups differs from its number of steps gets no target."""
+    (G', width), or None (cut to the first ``width`` points where a mask has more: the points the
+    model read, ``SceneEncoderConfig.max_points``). A row whose number of groups differs from its
+    number of steps gets no target."""
     counts: dict[int, int] = {}
     for r in rows:
         counts[r] = counts.get(r, 0) + 1
@@ -93,7 +95,7 @@ def group_targets(rows: Sequence[int], masks: Sequence[np.ndarray | None], width
         return None
     padded = np.zeros((len(chosen), width), dtype=bool)
     for i, m in enumerate(rows_masks):
-        padded[i, : len(m)] = m
+        padded[i, : len(m)] = m[:width]
     return chosen, torch.as_tensor(padded, device=device)
 
 

@@ -1,13 +1,14 @@
 """The floating-point type of the 3D-LLM's point-sized parts at inference.
 
-The scene encoder reads every map point (1,024 by default); its matrix products are most of a
-plan's fixed cost. Where the hardware multiplies bfloat16 natively (a CPU with AMX tiles, a CUDA GPU
-with bf16 support) it runs in bfloat16 at a fraction of the float32 time, and so does the pointer
+The scene encoder reads the map's points (512 of the planner's 1,024-point sample for the shipped
+model, ``SceneEncoderConfig.max_points``); its matrix products are most of a plan's fixed cost.
+Where the hardware multiplies bfloat16 natively (a CPU with AMX tiles, a CUDA GPU with bf16
+support) it runs in bfloat16 at a fraction of the float32 time, and so does the pointer
 head's key product over the points; the language model and the pointer head's per-token work keep
 their own type (a single row's product is slower in bfloat16 on this CPU). On this project's CPU
-(AMX) the scene encoder takes 14-16 ms in bfloat16 against 24-27 ms in float32 (1 thread,
-``benchmarks/plan_latency.py``), and the shipped model's held-out decompositions score the same step
-key accuracy (0.929) either way (``nav3d eval-planner --point-dtype``). Elsewhere bfloat16 products
+(AMX) the scene encoder took 14-16 ms in bfloat16 against 24-27 ms in float32 over 1,024 points (1
+thread, ``benchmarks/plan_latency.py``), and the stage-5 model's held-out decompositions scored the
+same step key accuracy (0.929) either way (``nav3d eval-planner --point-dtype``). Elsewhere bfloat16 products
 are emulated and slower, so ``"auto"`` keeps float32 there.
 
 Training always runs in float32 (``ThreeDLLM.from_pretrained`` loads float32); only inference

@@ -54,7 +54,11 @@ class SceneEncoderConfig:
     ``dim``: the encoder's width d; ``queries``: K, the number of learned queries (prefix length);
     ``layers``: perceiver blocks (cross-attention + self-attention + MLP each); ``heads``: attention
     heads (must divide ``dim``); ``frequencies``: F, sin/cos frequencies per axis of the position
-    embedding; ``mlp_ratio``: MLP hidden width / d; ``dropout``: in attention and MLP (0 = none).
+    embedding; ``mlp_ratio``: MLP hidden width / d; ``dropout``: in attention and MLP (0 = none);
+    ``context_layers``: local-context blocks over each point's ``neighbours`` nearest points;
+    ``max_points``: the encoder reads at most this many of each scene's points, the first ones
+    (None = all). A map's ``points_and_features`` sample is farthest-point ordered, so its first
+    points are the most spread subset of it; the encoder's cost grows with the points it reads.
     """
 
     feature_dim: int
@@ -67,8 +71,11 @@ class SceneEncoderConfig:
     dropout: float = 0.0
     context_layers: int = 0
     neighbours: int = 16
+    max_points: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_points is not None and (isinstance(self.max_points, bool) or not isinstance(self.max_points, int) or self.max_points < 1):
+            raise ValueError(f"SceneEncoderConfig.max_points must be None (all points) or an integer >= 1, got {self.max_points!r}")
         for name in ("feature_dim", "dim", "queries", "layers", "heads", "frequencies", "mlp_ratio", "context_layers", "neighbours"):
             value = getattr(self, name)
             low = 0 if name == "context_layers" else 1
@@ -283,6 +290,17 @@ class SceneEncoder(nn.Module):
         """H, the size of each prefix vector."""
         return self.out.out_features
 
+    def points_read(
+        self, points: torch.Tensor, features: torch.Tensor, point_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The part of points (B, N, 3), features (B, N, C) and mask (B, N) the encoder reads: the
+        first ``config.max_points`` of each scene (``pad_scenes`` puts a scene's real points first),
+        or all of them."""
+        n = self.config.max_points
+        if n is None or points.shape[1] <= n:
+            return points, features, point_mask
+        return points[:, :n], features[:, :n], None if point_mask is None else point_mask[:, :n]  # (B, n, ...)
+
     def forward(
         self,
         points: torch.Tensor,
@@ -305,8 +323,10 @@ class SceneEncoder(nn.Module):
         point_mask: torch.Tensor | None = None,
         bounds: torch.Tensor | None = None,
     ) -> SceneEncoding:
-        """As :meth:`forward` (same arguments), also returning the point tokens (:class:`SceneEncoding`)."""
+        """As :meth:`forward` (same arguments), also returning the point tokens (:class:`SceneEncoding`)
+        of the points read (``config.max_points``: the first ones)."""
         point_mask = check_scene_inputs(points, features, point_mask, self.config.feature_dim)
+        points, features, point_mask = self.points_read(points, features, point_mask)
         bounds = check_bounds(bounds, points.shape[0])
         b = points.shape[0]
         dtype = self.feature_proj.weight.dtype

@@ -145,8 +145,8 @@ def main() -> None:
         rate = lambda seconds: args.tokens / seconds  # noqa: E731
         print(f"generation of {args.tokens} tokens, median of {args.repeats} alternating rounds: plain LM {rate(t_plain):.0f} tokens/s "
               f"({t_plain * 1e3:.0f} ms); with the 3D prefix {rate(t_prefix):.0f} tokens/s ({t_prefix * 1e3:.0f} ms, scene encoder "
-              f"{t_encoder * 1e3:.0f} ms), ratio {ratio_prefix:.2f} (goal >= 0.9); whole 3D-LLM (prefix and pointer head) "
-              f"{rate(t_model):.0f} tokens/s ({t_model * 1e3:.0f} ms), ratio {ratio_model:.2f}")
+              f"{t_encoder * 1e3:.0f} ms), ratio {ratio_prefix:.3f} (goal >= 0.9); whole 3D-LLM (prefix and pointer head) "
+              f"{rate(t_model):.0f} tokens/s ({t_model * 1e3:.0f} ms), ratio {ratio_model:.3f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The pointer location head (agent.location_pointer) and the scene encoder's local context."""
 
+import dataclasses
 import math
 import re
 
@@ -195,6 +196,41 @@ def test_generation_gives_the_pointer_weights_of_each_triple(trained):
         mug = int(np.argmin(np.linalg.norm(points[b].numpy() - targets[b].numpy(), axis=1)))
         if b < 2:  # the mug may be among the padding of the last scene
             assert int(np.argmax(weights)) == mug
+
+
+def _reading(model: ThreeDLLM, max_points: int | None) -> ThreeDLLM:
+    """``model`` (its weights) with an encoder that reads at most ``max_points`` of each scene's points."""
+    encoder = dataclasses.replace(model.config.encoder, max_points=max_points)
+    copy = ThreeDLLM(dataclasses.replace(model.config, encoder=encoder), model.tokenizer, seed=0)
+    copy.load_state_dict(model.state_dict())
+    return copy
+
+
+def test_an_encoder_reading_the_first_points_plans_from_them_and_weighs_only_them(trained, tmp_path):
+    points, features, targets = _mug_scenes(3, seed=30_000)
+    mask = torch.ones(3, 24, dtype=torch.bool)
+    mask[2, 12:] = False  # the last scene has 12 points, fewer than the encoder reads
+    reading = _reading(trained, 16)
+    got = reading.generate_with_weights(points, features, mask, [PROMPT] * 3, max_new_tokens=12)
+    first = trained.generate_with_weights(points[:, :16], features[:, :16], mask[:, :16], [PROMPT] * 3, max_new_tokens=12)
+    assert [g.text for g in got] == [g.text for g in first]
+    for b, (g, f) in enumerate(zip(got, first)):
+        assert len(g.point_weights) == len(f.point_weights) >= 1
+        for w, w_first in zip(g.point_weights, f.point_weights):
+            assert w.shape == ((12,) if b == 2 else (24,))  # over the scene's own points, read or not
+            np.testing.assert_allclose(w[:16], w_first, atol=1e-6)
+            assert not w[16:].any()
+    # training reads the same points; step masks over all of a scene's points are cut to them
+    answers = _answers(targets)
+    step_masks = [np.eye(1, 24, k=b, dtype=bool) for b in range(3)]
+    out = reading(points, features, mask, [PROMPT] * 3, answers, step_masks=step_masks)
+    out_first = trained(points[:, :16], features[:, :16], mask[:, :16], [PROMPT] * 3, answers, step_masks=[m[:, :16] for m in step_masks])
+    assert out.loss.item() == pytest.approx(out_first.loss.item(), abs=1e-5)
+    assert out.pointer_loss.item() == pytest.approx(out_first.pointer_loss.item(), abs=1e-5)
+    reading.save_pretrained(tmp_path / "reading")
+    assert ThreeDLLM.from_pretrained(tmp_path / "reading").config.encoder.max_points == 16
+    with pytest.raises(ValueError, match="max_points"):
+        SceneEncoderConfig(feature_dim=C, max_points=0)
 
 
 def test_greedy_decoding_skips_only_rows_where_no_location_can_win(trained):
