@@ -298,11 +298,29 @@ class ThreeDLLMOutput:
 class Generation:
     """One generated answer: its ``text`` and, with a pointer head, ``point_weights``: for each
     complete location triple written, in order, the pointer's weights (N,) over the scene's points
-    (summing to 1; zero on points the encoder did not read, ``SceneEncoderConfig.max_points``)
-    where the triple started (empty without a pointer head)."""
+    (summing to 1; a point the encoder did not read, ``SceneEncoderConfig.max_points``, has the
+    weight of the read point nearest it: :func:`spread_to_unread`) where the triple started (empty
+    without a pointer head)."""
 
     text: str
     point_weights: list[np.ndarray] = field(default_factory=list)
+
+
+def spread_to_unread(weights: Sequence[np.ndarray], points: np.ndarray) -> list[np.ndarray]:
+    """Pointer weights (n,) over the first n of a scene's ``points`` (N, 3) metres, the ones the
+    encoder read (``SceneEncoderConfig.max_points``) -> weights (N,) over all of them: each other
+    point takes the weight of its nearest read point, and each vector is scaled to sum to 1 again.
+    So the map reading sees a pointed object's whole extent in the map's sample, not only the part
+    the encoder read."""
+    from scipy.spatial import cKDTree
+
+    n = len(weights[0])
+    _, nearest = cKDTree(points[:n]).query(points[n:])  # (N - n,) the read point nearest each other one
+    out = []
+    for w in weights:
+        full = np.concatenate([w, w[nearest]])  # (N,)
+        out.append(full / max(float(full.sum()), 1e-12))
+    return out
 
 
 # -- the loss --------------------------------------------------------------------------------------
@@ -604,7 +622,7 @@ class ThreeDLLM(nn.Module):
         prompt: :meth:`generate_with_weights`'s texts (same arguments)."""
         return [g.text for g in self.generate_with_weights(*args, **kwargs)]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate_with_weights(
         self,
         points: torch.Tensor,
@@ -632,6 +650,7 @@ class ThreeDLLM(nn.Module):
         """
         self._check_batch(points, features, point_mask, prompts)
         lengths = [len(points[b]) if point_mask is None else int(point_mask[b].sum()) for b in range(len(prompts))]
+        all_points = points
         points, features, point_mask = self.encoder.points_read(points, features, point_mask)
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
@@ -684,8 +703,10 @@ class ThreeDLLM(nn.Module):
         for b, row in enumerate(new_ids.tolist()):
             if self.eos_id in row:
                 row = row[: row.index(self.eos_id)]
-            # weights over the scene's own points (pad_scenes puts them first); none on those not read
-            own = [np.pad(w[: lengths[b]], (0, max(lengths[b] - len(w), 0))) for w in weights[b]]
+            # weights over the scene's own points (pad_scenes puts them first)
+            own = [w[: lengths[b]] for w in weights[b]]
+            if own and lengths[b] > len(own[0]):  # the encoder read the first points only
+                own = spread_to_unread(own, all_points[b, : lengths[b]].detach().float().cpu().numpy())
             out.append(Generation(self.tokenizer.decode(row, skip_special_tokens=True), own))
         return out
 

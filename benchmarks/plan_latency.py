@@ -9,8 +9,8 @@
    call, and its parts (the location codec over the map, the map's point sample, generation).
 2. Times ``ThreeDLLM.generate`` (scene encoder + K prefix embeddings + prompt, then exactly
    ``--tokens`` new tokens) against ``lm.generate`` on the same prompt's token ids with no prefix,
-   the same settings (greedy, the same special tokens suppressed) and the same number of new
-   tokens, the calls alternating ``--repeats`` times; the median ratio
+   the same settings (greedy, the same special tokens suppressed, ``torch.inference_mode``) and the
+   same number of new tokens, the calls alternating ``--repeats`` times; the median ratio
    of their tokens/s over the rounds is the 3D part's cost. Two ratios: the scene prefix alone
    (``use_pointer=False``: the 3D encoder's cost, the goal's ">= 0.9, so the 3D encoder never
    dominates") and the whole model (prefix and pointer head, whose per-token work mixes location
@@ -118,7 +118,7 @@ def main() -> None:
         plain_ids = batch.input_ids[:, [i for i in range(batch.input_ids.shape[1]) if not bool(batch.scene_slots[0, i])]]  # no prefix slots
 
         def plain() -> torch.Tensor:
-            with torch.no_grad():
+            with torch.inference_mode():  # as ThreeDLLM.generate_with_weights runs
                 return model.lm.generate(
                     input_ids=plain_ids, attention_mask=torch.ones_like(plain_ids), do_sample=False,
                     suppress_tokens=model.banned_ids,  # as ThreeDLLM.generate suppresses them
