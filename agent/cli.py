@@ -48,7 +48,8 @@ PLANNER_CHOICES = ("llm", "llm-grounded", "oracle", "frontier")
 MAPPING_CHOICES = ("thread", "process", "inline")
 """``--mapping`` names (``agent.episode_runner.MAPPINGS``, likewise)."""
 WAYPOINTS_HELP = ("where the 3D-LLM's room and object steps take their waypoints from: the map around the points its pointer chose "
-                  "(map, the default), the pointer's weighted mean for room steps (pointer), or the location tokens as written")
+                  "(map, the default: a room's middle between its walls, the first place within reach of the object on the way), "
+                  "the pointer's weighted mean for room steps (pointer), or the location tokens as written")
 FIRST_EXPLORE_HELP = (
     "frontier-exploration actions before the first plan alone (default: 100 for instruction episodes, at most --explore-steps; "
     "0 for ObjectNav); 0 = a turn in place, then plan and explore only for targets not yet in the map"
@@ -287,10 +288,7 @@ def _parser() -> argparse.ArgumentParser:
     eval_planner.add_argument("--max-records", type=int, default=None, help="at most this many records of each task (default all)")
     eval_planner.add_argument("--batch-size", type=int, default=8, help="records per generation batch (default 8)")
     eval_planner.add_argument("--tolerance", type=float, default=0.5, help="metres within which a waypoint is right (default 0.5)")
-    eval_planner.add_argument("--waypoints", choices=WAYPOINT_SOURCES, default="map",
-                              help="where room and object steps' waypoints are read from: the map around the points the pointer chose "
-                                   "(map, the default: a room's middle between its walls, the first place within reach of the object "
-                                   "on the way), the pointer's weighted mean for room steps (pointer), or the location tokens as written")
+    eval_planner.add_argument("--waypoints", choices=WAYPOINT_SOURCES, default="map", help=WAYPOINTS_HELP)
     eval_planner.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     eval_planner.add_argument("--point-dtype", choices=POINT_DTYPES, default="auto",
                               help="type of the scene encoder (and the pointer head's product over the map's points): auto (default) = "
