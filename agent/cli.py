@@ -288,7 +288,7 @@ def _parser() -> argparse.ArgumentParser:
     eval_planner.add_argument("--max-records", type=int, default=None, help="at most this many records of each task (default all)")
     eval_planner.add_argument("--batch-size", type=int, default=8, help="records per generation batch (default 8)")
     eval_planner.add_argument("--tolerance", type=float, default=0.5, help="metres within which a waypoint is right (default 0.5)")
-    eval_planner.add_argument("--waypoints", choices=WAYPOINT_SOURCES, default="map", help=WAYPOINTS_HELP)
+    eval_planner.add_argument("--waypoints", choices=WAYPOINT_SOURCES, default="map", help=WAYPOINTS_HELP + "; with map, grounding answers' room boxes are read from the walls around the pointed points too")
     eval_planner.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     eval_planner.add_argument("--point-dtype", choices=POINT_DTYPES, default="auto",
                               help="type of the scene encoder (and the pointer head's product over the map's points): auto (default) = "

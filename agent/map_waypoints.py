@@ -12,6 +12,9 @@ reads both from the map's geometry instead:
   walking from the previous step's waypoint (the start for the first step), through the cells the
   map's points at body height leave free (``agent.approach_points``).
 
+A grounding answer's room box is read likewise (:func:`box_from_map`): the box of the walls around
+the points the pointer chose.
+
 Each waypoint keeps the height its tokens give; each moved step's ``box`` is what it was read from
 (the room's box, or the pointed object's), so a later planner can tell the object from the place
 to stand (``agent.grounded_planner.target_hint``). Held-out figures in ``docs/planner_ablations.md``
@@ -31,6 +34,9 @@ from agent.decomposition import Step
 from agent.pointer_targets import room_waypoints_from_pointer, weights_by_step
 from agent.room_extent import WALL_PHRASE, RoomBoxConfig, room_box, wall_points
 from agent.waypoint_format import WAYPOINT_SOURCES
+
+ROOM_SIDE = 2.0
+"""Metres: a written grounding box at least this wide in x and z is taken for a room's (``box_from_map``)."""
 
 
 def map_walls(model: Any, features: Sequence[np.ndarray], min_cosine: float = RoomBoxConfig.wall_cosine) -> list[np.ndarray | None]:
@@ -71,18 +77,13 @@ def waypoints_from_map(
     blocked = body_points(points, float(start[1]), objects)  # (N,)
     previous = start
     out, notes = [], []
-    heights = (float(points[:, 1].min()), float(points[:, 1].max())) if len(points) else (0.0, 0.0)
     for step in steps:
         w = of_step.get(id(step))
         moved, extent = None, None
         if w is not None and step.waypoint is not None and float(w.sum()) > 0:
             if step.action == "go to":
-                mean = (w @ points[:, [0, 2]]) / float(w.sum())  # (2,) x/z
-                room = room_box(points, walls, np.array([mean[0], 0.0, mean[1]]), rooms)
-                moved = mean if room is None else (room[0] + room[1]) / 2
-                source = "the walls around the pointed points" if room is not None else "the pointed points' mean"
-                if room is not None:  # the room's box, floor to ceiling as the map's points reach
-                    extent = np.array([room[0][0], heights[0], room[0][1], room[1][0], heights[1], room[1][1]])
+                moved, extent = pointed_room(points, walls, w, rooms)
+                source = "the walls around the pointed points" if extent is not None else "the pointed points' mean"
             elif step.action == "find" and (box := pointed_object(points, w, objects)) is not None:
                 moved = approach_point(points, blocked, walls, box[0][[0, 2]], box[1][[0, 2]], previous, objects)
                 source, extent = "the way to the pointed object", np.concatenate(box)
@@ -94,6 +95,40 @@ def waypoints_from_map(
         if step.waypoint is not None:
             previous = step.waypoint
     return out, notes
+
+
+def pointed_room(points: np.ndarray, walls: np.ndarray, weights: np.ndarray, rooms: RoomBoxConfig = RoomBoxConfig()) -> tuple[np.ndarray, np.ndarray | None]:
+    """The room the pointer's ``weights`` (N,), summing above 0, point at among ``points`` (N, 3)
+    world metres of which ``walls`` (N,) bool are walls: its middle (2,) x/z and its box (6,)
+    xmin ymin zmin xmax ymax zmax, floor to ceiling as the map's points reach, from the walls around
+    the pointed points' weighted mean (``agent.room_extent.room_box``); that mean and None when no
+    point is a wall."""
+    mean = (weights @ points[:, [0, 2]]) / float(weights.sum())  # (2,) x/z
+    room = room_box(points, walls, np.array([mean[0], 0.0, mean[1]]), rooms)
+    if room is None:
+        return mean, None
+    low, high = float(points[:, 1].min()), float(points[:, 1].max())
+    return (room[0] + room[1]) / 2, np.array([room[0][0], low, room[0][1], room[1][0], high, room[1][1]])
+
+
+def box_from_map(
+    box: np.ndarray | None, weights: Sequence[np.ndarray], points: np.ndarray, walls: np.ndarray, room_side: float = ROOM_SIDE, rooms: RoomBoxConfig = RoomBoxConfig()
+) -> tuple[np.ndarray | None, str | None]:
+    """A grounding answer's box read off the map, and a note when it was: ``box`` (6,) xmin ymin
+    zmin xmax ymax zmax world metres as written (None when unreadable), ``weights`` the pointer's
+    (N,) per location triple of the answer (``ThreeDLLM.generate_with_weights``) over ``points``
+    (N, 3), of which ``walls`` (N,) bool are walls. A room's box (written at least ``room_side``
+    wide in x and z) becomes the box of walls around the points its first triple's weights point at
+    (:func:`pointed_room`); an object's stays as written, as the map's sample holds too few of a
+    small object's points to give its extent (``docs/planner_ablations.md``)."""
+    points = np.asarray(points, dtype=np.float64)
+    if box is None or not weights or len(weights[0]) != len(points) or not float(np.sum(weights[0])) > 0:
+        return box, None
+    box = np.asarray(box, dtype=np.float64)
+    if min(box[3] - box[0], box[5] - box[2]) < room_side:
+        return box, None
+    _, room = pointed_room(points, np.asarray(walls, dtype=bool), np.asarray(weights[0], dtype=np.float64), rooms)
+    return (box, None) if room is None else (room, "room box read from the walls around the pointed points")
 
 
 def read_waypoints(

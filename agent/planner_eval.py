@@ -17,7 +17,9 @@ Scored with ``agent.planner_metrics`` (definitions there):
   (written in the reference's place with its action and target) whose waypoint lies inside the
   room's recorded extent, which is what reaching a room subgoal asks; None for data without extents.
 - grounding: IoU of the decoded predicted box with the decoded reference answer's box (bin centres,
-  the best a model can write), Acc@0.25 / Acc@0.5; an unreadable box is IoU 0.
+  the best a model can write), Acc@0.25 / Acc@0.5; an unreadable box is IoU 0. With
+  ``EvalConfig.waypoints`` "map" (the default), a room's box is read off the map around the points
+  the pointer chose instead (``agent.map_waypoints.box_from_map``); objects' stay as written.
 - qa: exact match after normalisation, plus text metrics. caption: text metrics.
 
 A model trained with ``--waypoint-format numbers`` (``agent.waypoint_format``; its config says so)
@@ -49,7 +51,7 @@ from agent.decomposition import Step, parse_decomposition
 from agent.language_dataset import read_records
 from agent.llm3d import ThreeDLLM
 from agent.location_codec import LocationCodec
-from agent.map_waypoints import map_walls, read_waypoints
+from agent.map_waypoints import box_from_map, map_walls, read_waypoints
 from agent.pointer_targets import step_region
 from agent.planner_metrics import (
     DEFAULT_TOLERANCE,
@@ -73,7 +75,8 @@ SUMMARY_FILE = "summary.json"
 @dataclass
 class EvalConfig:
     """Generation settings: new-token budgets per task, the waypoint tolerance (metres), where room
-    and object steps' waypoints are read from (``WAYPOINT_SOURCES``) and the type a loaded model's point-sized
+    and object steps' waypoints are read from (``WAYPOINT_SOURCES``; "map" reads grounding answers'
+    room boxes from the map too) and the type a loaded model's point-sized
     parts run in (``agent.precision.POINT_DTYPES``; a model given as an object is used as it is)."""
 
     max_new_tokens: dict[str, int] = field(default_factory=lambda: {"decomposition": 128, "grounding": 12, "qa": 24, "caption": 64})
@@ -153,11 +156,12 @@ def evaluate_planner(
             predictions.extend(texts)
             weights.extend(chunk_weights)
         chosen = [records[i] for i in indices]
-        if task == "decomposition" and config.waypoints != "tokens":
+        reads_map = config.waypoints == "map" if task == "grounding" else task == "decomposition" and config.waypoints != "tokens"
+        if reads_map:
             samples = [data.samples[i] for i in indices]
             walls = map_walls(model, [s.features for s in samples]) if config.waypoints == "map" else [None] * len(samples)
             pointer = (weights, [s.points for s in samples], walls)
-            task_metrics, task_rows = _score_decompositions(chosen, predictions, config, waypoint_format, pointer)
+            task_metrics, task_rows = SCORERS[task](chosen, predictions, config, waypoint_format, pointer)
         else:
             task_metrics, task_rows = SCORERS[task](chosen, predictions, config, waypoint_format)
         metrics[task] = task_metrics
@@ -274,15 +278,24 @@ def _predicted_box(text: str, codec: LocationCodec, waypoint_format: str = "toke
         return None, str(exc)
 
 
-def _score_grounding(records: list[dict], predictions: list[str], config: EvalConfig, waypoint_format: str = "tokens") -> tuple[dict, list[dict]]:
+def _score_grounding(
+    records: list[dict], predictions: list[str], config: EvalConfig, waypoint_format: str = "tokens",
+    pointer: tuple[list[list[np.ndarray]], list[np.ndarray], list[np.ndarray | None]] | None = None,
+) -> tuple[dict, list[dict]]:
+    """Grounding metrics; ``pointer`` as for decompositions, from which room boxes are read
+    (``agent.map_waypoints.box_from_map``)."""
     ious, rows = [], []
-    for record, text in zip(records, predictions):
+    for k, (record, text) in enumerate(zip(records, predictions)):
         codec = LocationCodec.from_dict(record["codec"])
         reference, _ = _predicted_box(record["answer"], codec)
         box, problem = _predicted_box(text, codec, waypoint_format)
+        read = None
+        if pointer is not None and pointer[2][k] is not None:
+            box, read = box_from_map(box, pointer[0][k], pointer[1][k], pointer[2][k])
         iou = box_iou(box, reference) if box is not None and reference is not None else 0.0
         ious.append(iou)
-        rows.append(_row(record, text, iou=iou, problems=[problem] if problem else []))
+        scored = None if box is None else [round(float(v), 4) for v in box]
+        rows.append(_row(record, text, iou=iou, box=scored, read_from_map=read is not None, problems=[problem] if problem else []))
     return grounding_metrics(ious), rows
 
 

@@ -1,4 +1,4 @@
-"""Which map points a decomposition step means, for supervising the location pointer directly.
+"""Which map points a decomposition step (or a grounding answer) means, for supervising the location pointer directly.
 
 The location pointer (``agent.location_pointer``) learns its weights ``alpha`` over the map's points
 only through the location tokens they lead to. A room step's tokens are the room's anchor, the
@@ -13,7 +13,10 @@ over a scene's points and score the pointer's weights against them:
   surface points lie on it, up to a voxel).
 
 The pointer-target loss of one step is ``-log sum_{p in mask} alpha_p`` at the position before its
-first location token: the pointer's probability of choosing one of the step's own points.
+first location token: the pointer's probability of choosing one of the step's own points. A
+grounding answer (a box: two location triples) gets the same target, the points of its room or
+object (``meta["box"]``), at each of its triples, so that its weights say where the box is
+(``agent.map_waypoints.box_from_map``).
 
 At planning time the same weights say where a room is: :func:`room_waypoints_from_pointer` puts a
 room step's waypoint at the weighted mean (x/z) of the map's points under them. The location tokens
@@ -45,14 +48,38 @@ def step_point_masks(meta: Mapping[str, Any] | None, points: np.ndarray) -> np.n
     steps = (meta or {}).get("steps")
     if not steps or any("extent" not in s for s in steps):
         return None
-    masks = np.zeros((len(steps), len(points)), dtype=bool)
-    for i, step in enumerate(steps):
-        if step.get("kind") == "room":
-            masks[i] = step_region(step).contains(points)  # x/z, any height
-        else:
-            lower, upper = (np.asarray(c, dtype=np.float64) for c in step["extent"])  # (3,), (3,)
-            masks[i] = np.all((points >= lower - OBJECT_MARGIN) & (points <= upper + OBJECT_MARGIN), axis=1)
-    return masks
+    return np.stack([extent_points(step.get("kind") == "room", step["extent"], points) for step in steps])
+
+
+def grounding_point_masks(meta: Mapping[str, Any] | None, points: np.ndarray) -> np.ndarray | None:
+    """(2, N) bool: the scene's points (N, 3) world metres that a grounding record's box refers to
+    (``meta["box"]``, xmin ymin zmin xmax ymax zmax; a room's when ``meta["kind"]`` is "room"), once
+    for each of the answer's two location triples (its corners); None without a box."""
+    box = (meta or {}).get("box")
+    if box is None or len(box) != 6:
+        return None
+    mask = extent_points(meta.get("kind") == "room", [box[:3], box[3:]], points)  # (N,)
+    return np.stack([mask, mask])
+
+
+def record_point_masks(task: str, meta: Mapping[str, Any] | None, points: np.ndarray) -> np.ndarray | None:
+    """The pointer's targets of a record of ``task``, one (N,) mask per location triple of its answer
+    (:func:`step_point_masks`, :func:`grounding_point_masks`); None for other tasks."""
+    if task == "decomposition":
+        return step_point_masks(meta, points)
+    if task == "grounding":
+        return grounding_point_masks(meta, points)
+    return None
+
+
+def extent_points(room: bool, extent: Sequence[Sequence[float]], points: np.ndarray) -> np.ndarray:
+    """(N,) bool: which ``points`` (N, 3) lie in ``extent`` ([lower (3,), upper (3,)] world metres): a
+    room's in x/z at any height (floor, walls, furniture), an object's in its box grown by
+    ``OBJECT_MARGIN`` (the maps' surface points lie on it, up to a voxel)."""
+    lower, upper = (np.asarray(c, dtype=np.float64) for c in extent)  # (3,), (3,)
+    if room:
+        return Region("room", lower, upper).contains(points)
+    return np.all((points >= lower - OBJECT_MARGIN) & (points <= upper + OBJECT_MARGIN), axis=1)
 
 
 def step_region(step: Mapping[str, Any]) -> Region:

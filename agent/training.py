@@ -67,7 +67,7 @@ from agent.language_dataset import read_records
 from agent.llm3d import IGNORE, SmallLlama, ThreeDLLM, ThreeDLLMConfig, _write_folder_atomically
 from agent.location_codec import LocationCodec
 from agent.location_pointer import PointerConfig
-from agent.pointer_targets import step_point_masks
+from agent.pointer_targets import record_point_masks
 from agent.scene_encoder import SceneEncoderConfig, pad_scenes
 from agent.threads import cpu_threads
 from agent.train_config import ORDER_DEFAULTS, ORDER_FIELDS, PRESETS, TrainConfig
@@ -155,7 +155,7 @@ class LanguageRecords:
             prompt, answer = r["prompt"], r["answer"]
             if self.waypoint_format == "numbers":
                 prompt, answer = tokens_to_numbers(prompt, codec), tokens_to_numbers(answer, codec)
-            masks = step_point_masks(r.get("meta"), points) if r["task"] == "decomposition" else None
+            masks = record_point_masks(r["task"], r.get("meta"), points)
             self.samples.append(Sample(prompt, answer, points, features, bounds, masks))
         if len(dims) > 1 or len(bins) > 1:
             raise ValueError(

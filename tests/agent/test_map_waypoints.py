@@ -6,7 +6,7 @@ import pytest
 
 from agent.approach_points import ApproachConfig
 from agent.decomposition import Step
-from agent.map_waypoints import read_waypoints, waypoints_from_map
+from agent.map_waypoints import box_from_map, read_waypoints, waypoints_from_map
 from agent.room_extent import wall_points
 from tests.agent.two_rooms import CABINET, ROOM_B, WALL, two_rooms
 
@@ -53,3 +53,18 @@ def test_weights_that_do_not_match_the_steps_change_nothing_and_sources_are_chec
     assert np.allclose(moved[0].waypoint[[0, 2]], (weights[0] @ points)[[0, 2]]) and np.array_equal(moved[1].waypoint, _steps()[1].waypoint)
     with pytest.raises(ValueError, match="waypoint source"):
         read_waypoints("centre", _steps(), weights, points, walls, START)
+
+
+def test_a_written_room_box_is_read_from_the_walls_around_the_pointed_points_and_an_objects_kept():
+    points, features, cabinet = two_rooms()
+    walls = wall_points(features, WALL)
+    weights = _weights(points, cabinet)
+    written = np.array([5.0, 0.0, 0.2, 9.0, 2.5, 4.5])  # a room-sized box, off room B
+    box, note = box_from_map(written, [weights[0], weights[0]], points, walls)
+    assert np.allclose(box[[0, 2]], ROOM_B[0], atol=0.15) and np.allclose(box[[3, 5]], ROOM_B[1], atol=0.15)
+    assert (box[1], box[4]) == (points[:, 1].min(), points[:, 1].max()) and "walls" in note
+    small = np.array([4.1, 0.0, 0.1, 4.6, 0.9, 0.6])  # an object's box stays as written
+    assert box_from_map(small, [weights[0]], points, walls) == (small, None)
+    assert box_from_map(None, [weights[0]], points, walls) == (None, None)  # nothing written to read
+    kept, note = box_from_map(written, [np.zeros(len(points))], points, walls)  # no weight anywhere
+    assert kept is written and note is None

@@ -3,16 +3,18 @@ end to end on a tiny hand-written dataset (scripted answers and an untrained tin
 
 import json
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from agent.cli import main
 from agent.decomposition import Step, format_decomposition, parse_decomposition
 from agent.language_data import DECOMPOSITION_PROMPTS
 from agent.llm3d import SmallLlama, ThreeDLLM, ThreeDLLMConfig
 from agent.location_codec import LocationCodec
-from agent.planner_eval import EVAL_TASKS, PREDICTIONS_FILE, SUMMARY_FILE, evaluate_planner
+from agent.planner_eval import EVAL_TASKS, PREDICTIONS_FILE, SUMMARY_FILE, EvalConfig, evaluate_planner
 from agent.planner_metrics import (
     box_iou,
     decomposition_metrics,
@@ -27,6 +29,7 @@ from agent.planner_metrics import (
 )
 from agent.scene_encoder import SceneEncoderConfig
 from agent.tokenizer import train_tokenizer
+from tests.agent.two_rooms import ROOM_B, WALL, two_rooms
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -266,3 +269,40 @@ def test_cli_eval_planner(data, model, tmp_path, capsys):
     assert json.loads((out / SUMMARY_FILE).read_text())["config"]["point_dtype_used"] == "float32"
     assert main(["eval-planner", str(checkpoint), "--data", str(tmp_path / "nowhere")]) == 2
     assert main(["eval-planner", str(checkpoint), "--data", str(folder), "--tasks", "navigation"]) == 2
+
+
+class ScriptedPointer(Scripted):
+    """``Scripted`` with a location pointer: every location triple's weights are ``weights`` (N,),
+    and the phrase encoder embeds every phrase as ``wall`` (so the map's walls are the points whose
+    feature is ``wall``)."""
+
+    def __init__(self, answers: dict, weights: np.ndarray, wall: np.ndarray) -> None:
+        super().__init__(answers)
+        self.weights, self.wall = weights, wall
+
+    def embed_phrases(self, phrases):
+        return torch.as_tensor(np.stack([self.wall] * len(phrases)))
+
+    def generate_with_weights(self, points, features, point_mask, prompts, **kwargs):
+        texts = self.generate(points, features, point_mask, prompts, **kwargs)
+        return [SimpleNamespace(text=t, point_weights=[self.weights] * (len(CODEC.parse_location_tokens(t)) // 3)) for t in texts]
+
+
+def test_a_grounding_answers_room_box_is_read_off_the_map_where_the_pointer_points(tmp_path):
+    points, features, _ = two_rooms()
+    (tmp_path / "maps").mkdir()
+    np.savez(tmp_path / "maps" / "s0.npz", points=points.astype(np.float32), features=features.astype(np.float32))
+    (lx, lz), (ux, uz) = ROOM_B
+    answer = "".join(CODEC.encode_box((lx, 0.0, lz), (ux, 2.5, uz)))
+    record = {"scene_id": "s0", "split": "test", "map": "maps/s0.npz", "codec": CODEC.to_dict(), "id": "s0:grounding:0", "task": "grounding",
+              "prompt": "where is the office?", "answer": answer, "meta": {"kind": "room", "box": [lx, 0.0, lz, ux, 2.5, uz]}}
+    (tmp_path / "test.jsonl").write_text(json.dumps(record) + "\n")
+    in_b = (points[:, 0] > 4.2) & (points[:, 0] < 6.8) & (points[:, 1] < 0.01)  # room B's floor
+    written = "".join(CODEC.encode_box((0.0, 0.0, 0.0), (4.0, 2.5, 3.0)))  # room A's box: the wrong room
+    model = ScriptedPointer({record["prompt"]: written}, in_b / in_b.sum(), WALL)
+    as_written = evaluate_planner(model, tmp_path, tasks=["grounding"], progress=False, config=EvalConfig(waypoints="tokens"))
+    assert as_written["tasks"]["grounding"]["mean_iou"] == 0.0
+    read = evaluate_planner(model, tmp_path, tasks=["grounding"], progress=False, out_dir=tmp_path / "out")
+    assert read["tasks"]["grounding"]["acc@0.5"] == 1.0
+    row = json.loads((tmp_path / "out" / PREDICTIONS_FILE).read_text())
+    assert row["read_from_map"] and np.allclose(np.array(row["box"])[[0, 2, 3, 5]], [lx, lz, ux, uz], atol=0.15)

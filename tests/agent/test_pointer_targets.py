@@ -1,4 +1,4 @@
-"""Pointer targets: which map points a decomposition step means, and the loss that scores the pointer on them."""
+"""Pointer targets: which map points a decomposition step (or a grounding answer) means, and the loss that scores the pointer on them."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agent.decomposition import Step
-from agent.pointer_targets import OBJECT_MARGIN, group_targets, pointer_target_loss, room_waypoints_from_pointer, step_point_masks
+from agent.pointer_targets import OBJECT_MARGIN, group_targets, pointer_target_loss, record_point_masks, room_waypoints_from_pointer, step_point_masks
 
 POINTS = np.array(
     [
@@ -36,6 +36,16 @@ def test_records_without_steps_or_extents_have_no_targets():
     assert step_point_masks(None, POINTS) is None
     old = {"steps": [{"kind": "room", "target": "kitchen"}]}  # data written before extents were recorded
     assert step_point_masks(old, POINTS) is None
+
+
+def test_a_grounding_answer_targets_its_room_or_objects_points_at_both_corners_and_other_tasks_none():
+    room = {"kind": "room", "room": "kitchen", "box": [0.0, 0.0, 0.0, 2.0, 2.5, 2.0]}
+    obj = {"kind": "object", "name": "mug", "box": [0.8, 0.4, 0.8, 1.2, 0.6, 1.0]}
+    assert record_point_masks("grounding", room, POINTS).tolist() == [[True, True, False, True, True]] * 2
+    assert record_point_masks("grounding", obj, POINTS).tolist() == [[False, False, False, True, False]] * 2
+    assert np.array_equal(record_point_masks("decomposition", META, POINTS), step_point_masks(META, POINTS))
+    assert record_point_masks("grounding", {"kind": "object"}, POINTS) is None  # no box recorded
+    assert record_point_masks("qa", room, POINTS) is None
 
 
 def test_the_loss_is_minus_the_log_of_the_weight_on_the_steps_points():

@@ -303,13 +303,16 @@ def test_init_from_starts_at_the_saved_weights(trained, fixed, tmp_path):
 
 
 def test_pointer_target_loss_is_logged_and_falls(dataset, tmp_path):
-    """--pointer-target-weight: decomposition records carry their steps' extents, and training the
-    pointer on them raises its weight on each step's own points."""
+    """--pointer-target-weight: decomposition records carry their steps' extents (grounding records
+    their boxes), and training the pointer on them raises its weight on each step's own points."""
     data = tmp_path / "data"  # house:1's records to train on: the tiny map of house:0 misses its steps' objects
     shutil.copytree(dataset, data)
     shutil.copy(dataset / "val.jsonl", data / "train.jsonl")
     steps = [s for r in read_records(data / "train.jsonl") if r["task"] == "decomposition" for s in r["meta"]["steps"]]
     assert steps and all("extent" in s for s in steps)
+    records = training.LanguageRecords(data, "train")
+    grounding = [s for s, r in zip(records.samples, read_records(data / "train.jsonl")) if r["task"] == "grounding"]
+    assert grounding and all(s.step_masks.shape == (2, len(s.points)) for s in grounding)  # one target per corner
     summary = train(_config(data, tmp_path / "targets", steps=25, batch_size=32, eval_every=0, checkpoint_every=0, pointer_target_weight=1.0))
     log = [json.loads(line) for line in summary.log.read_text().splitlines()]
     pointer = [e["pointer_loss"] for e in log if "pointer_loss" in e]
