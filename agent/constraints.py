@@ -1,4 +1,4 @@
-"""Constrained decoding: location tokens only in complete groups (3 for a waypoint, 6 for a box).
+"""Constrained decoding: location tokens only in complete groups (3 for a waypoint, 6 for a box), and boxes whose upper corner is not below their lower one.
 
 ``LocationGroupProcessor`` is a ``transformers.LogitsProcessor``. It reads the state from the ids
 generated so far (no hidden state, so it works with batches, beams and restarts): ``r`` = the number
@@ -15,15 +15,28 @@ of location tokens at the end of the sequence (the trailing run). Rules, for a g
    may start only if it can complete within it; this overrides rule 3, so output is never cut mid-group.
 
 Elsewhere the logits are untouched. Forbidden entries become ``-inf``.
+
+``BoxOrderProcessor`` adds one rule for boxes (groups of 6, ``xmin ymin zmin xmax ymax zmax``): an
+upper corner's token may not take a bin below the lower corner's on the same axis, so every box
+written reads as one. It runs last (after the location pointer, which spreads probability over all
+location tokens): ``LocationGrammar.order_processor``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
+
+
+def bin_table(location_ids: Sequence[int], size: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(size,) long: a token id's location bin (``location_ids`` are in bin order), -1 for other tokens."""
+    ids = torch.as_tensor(list(location_ids), dtype=torch.long, device=device)
+    table = torch.full((size,), -1, dtype=torch.long, device=device)
+    table[ids] = torch.arange(len(ids), device=device)
+    return table
 
 
 def trailing_location_run(input_ids: torch.Tensor, is_location: torch.Tensor) -> torch.Tensor:
@@ -108,6 +121,35 @@ class LocationGroupProcessor(LogitsProcessor):
         return self._cache
 
 
+class BoxOrderProcessor(LogitsProcessor):
+    """Keeps a box's upper corner from lying below its lower corner: inside a group of 6 location
+    tokens, the 4th-6th (``xmax ymax zmax``) may not take a bin below the 1st-3rd's on the same axis.
+    ``location_ids``: the ids of ``<loc0>``..``<loc{B-1}>`` in bin order."""
+
+    def __init__(self, location_ids: Sequence[int]) -> None:
+        self.location_ids = list(location_ids)
+        if not self.location_ids:
+            raise ValueError("BoxOrderProcessor: location_ids is empty; pass agent.tokenizer.location_token_ids(tokenizer)")
+        self.bin_of = bin_table(self.location_ids, max(self.location_ids) + 1)  # (V,) grown to the vocabulary on use
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """input_ids (B, T) ids so far, scores (B, V) -> (B, V) with the bins below the lower corner's at -inf."""
+        if len(self.bin_of) < scores.shape[1] or self.bin_of.device != scores.device:
+            self.bin_of = bin_table(self.location_ids, max(scores.shape[1], len(self.bin_of)), scores.device)
+        if input_ids.shape[1] < 3:
+            return scores
+        run = trailing_location_run(input_ids.to(scores.device), self.bin_of >= 0)  # (B,)
+        rows = (run % 6 >= 3).nonzero(as_tuple=True)[0]  # (R,) rows writing an upper corner
+        if not len(rows):
+            return scores
+        lower = self.bin_of[input_ids[rows, -3].to(scores.device)]  # (R,) the same axis's lower bin, three tokens back
+        bins = self.bin_of[: scores.shape[1]]  # (V,)
+        forbidden = (bins >= 0) & (bins < lower[:, None])  # (R, V)
+        out = scores.clone()
+        out[rows] = scores[rows].masked_fill(forbidden, float("-inf"))
+        return out
+
+
 @dataclass(frozen=True)
 class LocationGrammar:
     """The grammar a model's output follows, in tokens' names (saved with nothing; pass it to generate).
@@ -135,3 +177,8 @@ class LocationGrammar:
                 )
             force_ids.append(vocab[token])
         return LocationGroupProcessor(location_ids, self.group_size, self.consecutive_groups, force_ids, max_length)
+
+    def order_processor(self, location_ids: Sequence[int]) -> BoxOrderProcessor | None:
+        """For boxes (``group_size`` 6) the :class:`BoxOrderProcessor` to run after every other
+        processor; None for waypoints."""
+        return BoxOrderProcessor(location_ids) if self.group_size == 6 else None

@@ -55,14 +55,13 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from agent.constraints import LocationGrammar
+from agent.constraints import LocationGrammar, bin_table
 from agent.location_codec import LocationCodec
 from agent.location_pointer import (
     LocationPointer,
     PointerConfig,
     PointerLogitsProcessor,
     bin_coordinates,
-    bin_table,
     capture_head_input,
     location_phrase,
     phrase_relevance,
@@ -689,6 +688,8 @@ class ThreeDLLM(nn.Module):
                     greedy = not generation_config.do_sample
                     pointer = PointerLogitsProcessor(head, keys, encoding.mask, coords, self.location_ids, hidden, relevance, greedy)
                     processors.append(pointer)
+                if constrain_locations and (order := grammar.order_processor(self.location_ids)) is not None:
+                    processors.append(order)  # last: the pointer spreads mass over every location token
                 new_ids = self.lm.generate(
                     inputs_embeds=embeds,
                     attention_mask=batch.attention_mask,

@@ -51,7 +51,7 @@ import torch
 from torch import nn
 from transformers import LogitsProcessor, PreTrainedModel
 
-from agent.constraints import trailing_location_run
+from agent.constraints import bin_table, trailing_location_run
 from agent.location_codec import LOCATION_TOKEN
 from agent.scene_encoder import config_from_dict
 
@@ -102,14 +102,6 @@ def floored_logsumexp(x: torch.Tensor, dim: int, keepdim: bool = False) -> torch
     top = x.amax(dim=dim, keepdim=True).detach()  # (..., 1, ...)
     out = (x - top).clamp(min=-FLOOR_NATS).exp().sum(dim=dim, keepdim=True).log() + top
     return out if keepdim else out.squeeze(dim)
-
-
-def bin_table(location_ids: Sequence[int], size: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """(size,) long: a token id's location bin (``location_ids`` are in bin order), -1 for other tokens."""
-    ids = torch.as_tensor(list(location_ids), dtype=torch.long, device=device)
-    table = torch.full((size,), -1, dtype=torch.long, device=device)
-    table[ids] = torch.arange(len(ids), device=device)
-    return table
 
 
 def bin_coordinates(points: torch.Tensor, bounds: torch.Tensor, bins: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from agent.constraints import LocationGrammar, LocationGroupProcessor
+from agent.constraints import BoxOrderProcessor, LocationGrammar, LocationGroupProcessor
 from agent.llm3d import (
     IGNORE,
     LocalLM,
@@ -345,6 +345,28 @@ def test_constrained_generation_gives_complete_groups_of_three(tokenizer):
     assert set(_location_runs(boxes[0])) == {6}
 
 
+def test_constrained_boxes_read_as_boxes_when_the_model_wants_them_inverted(tokenizer):
+    model = ThreeDLLM(_config(), tokenizer, seed=3).eval()
+    calls = []
+
+    def falling_bins(mod, inp, out):  # each new token wants a lower bin than the last: inverted boxes
+        calls.append(1)
+        bias = torch.zeros(out.shape[-1])
+        bias[model.location_ids] = 20.0
+        bias[model.location_ids[max(CODEC.bins - 1 - 5 * len(calls), 0)]] = 30.0
+        return out + bias
+
+    hook = model.lm.get_output_embeddings().register_forward_hook(falling_bins)
+    try:
+        points, features, mask = _scenes()
+        box = model.generate(points[:1], features[:1], mask[:1], PROMPTS[:1], max_new_tokens=6, grammar=LocationGrammar(group_size=6))[0]
+    finally:
+        hook.remove()
+    corners = CODEC.parse_location_tokens(box)
+    assert len(corners) == 6 and all(corners[i + 3] >= corners[i] for i in range(3)), box
+    CODEC.decode_box(box)
+
+
 def test_processor_on_hand_made_logits():
     loc = [5, 6, 7, 8]
     scores = torch.zeros(1, 10)
@@ -377,6 +399,23 @@ def test_processor_on_hand_made_logits():
     assert torch.equal(out[1][is_loc], batch_scores[1][is_loc])
     with pytest.raises(ValueError, match="must not be location tokens"):
         LocationGroupProcessor(loc, force_after_token_ids=[5])
+
+
+def test_a_boxs_upper_corner_may_not_take_a_bin_below_its_lower_corner():
+    loc = [5, 6, 7, 8]  # bins 0..3
+    order = BoxOrderProcessor(loc)
+    scores = torch.arange(20, dtype=torch.float32).reshape(2, 10)
+
+    def allowed(ids):
+        return torch.isfinite(order(torch.tensor(ids), scores.clone()))
+
+    assert allowed([[1, 1, 7, 6], [7, 8, 6, 1]]).all()  # inside a lower corner, or after text: anything goes
+    out = allowed([[1, 1, 7, 6, 5], [5, 8, 6, 5, 8]])  # next: the upper corner's x (lower x <loc7>), its z (lower z <loc6>)
+    assert out[0].tolist() == [True] * 5 + [False, False, True, True, True]  # x at least bin 2
+    assert out[1].tolist() == [True] * 5 + [False, True, True, True, True]  # z at least bin 1
+    kept = order(torch.tensor([[1, 1, 7, 6, 5], [1, 1, 1, 1, 1]]), scores.clone())
+    assert torch.equal(kept[1], scores[1]) and torch.equal(kept[0][[0, 7, 8, 9]], scores[0][[0, 7, 8, 9]])  # values not forbidden stay
+    assert LocationGrammar(group_size=6).order_processor(loc) is not None and LocationGrammar().order_processor(loc) is None
 
 
 def test_grammar_resolves_trigger_tokens(tokenizer):
