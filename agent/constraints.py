@@ -1,4 +1,5 @@
-"""Constrained decoding: location tokens only in complete groups (3 for a waypoint, 6 for a box), and boxes whose upper corner is not below their lower one.
+"""Constrained decoding: location tokens only in complete groups (3 for a waypoint, 6 for a box), and
+boxes whose upper corner lies nowhere below their lower one.
 
 ``LocationGroupProcessor`` is a ``transformers.LogitsProcessor``. It reads the state from the ids
 generated so far (no hidden state, so it works with batches, beams and restarts): ``r`` = the number
